@@ -1,0 +1,32 @@
+"""spinrl: deep reinforcement learning you can read, trust and run fast.
+
+Python API, mirroring the command line::
+
+    import spinrl
+    result = spinrl.vpg(env="CartPole-v1", epochs=20, output_dir="data/vpg")
+    result = spinrl.vpg(env_fn=lambda: gymnasium.make("Acrobot-v1"), seed=3)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def _api(name: str):
+    def run(env_fn=None, *, output_dir=None, verbose=True, **config):
+        from spinrl.algos import ALGOS
+        from spinrl.config import build_config
+
+        module = ALGOS[name]
+        cfg = build_config(module.Config, config)
+        return module.train(cfg, env_fn=env_fn, output_dir=output_dir, verbose=verbose)
+
+    run.__name__ = name
+    run.__doc__ = (
+        f"Train with {name}; keyword arguments are the fields of spinrl.algos.{name}.Config."
+    )
+    return run
+
+
+pg = _api("pg")
+vpg = _api("vpg")

@@ -1,0 +1,208 @@
+"""The ``spinrl`` command.
+
+    spinrl list
+    spinrl train ALGO [--FIELD VALUE ...] [--exp-name NAME] [--data-dir DIR] [--overwrite]
+    spinrl plot DIR [DIR ...] [--value KEY ...] [--xaxis KEY] [--smooth K] [--out FILE]
+
+Every field of the algorithm's Config is an option (``--steps-per-epoch 4000``). A field
+given several values makes a grid: one run per combination, as in Spinning Up. Everything is
+checked before the first run starts; a problem prints one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import re
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+
+from spinrl.config import build_config, field_docs, parse_literal, unknown_field_message
+from spinrl.errors import ConfigError, SpinrlError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as one line and exit status 2."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
+
+
+def _algos():
+    from spinrl.algos import ALGOS
+
+    return ALGOS
+
+
+def _algo_module(name: str):
+    algos = _algos()
+    if name not in algos:
+        raise ConfigError(f"unknown algorithm {name!r}; choose one of {', '.join(algos)}")
+    return algos[name]
+
+
+def _space_names(spaces) -> str:
+    return ", ".join("Box" if s is gym.spaces.Box else s.__name__ for s in spaces)
+
+
+def cmd_list(_args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="spinrl algorithms")
+    table.add_column("algorithm", style="bold cyan")
+    table.add_column("action spaces")
+    table.add_column("what it is")
+    for name, module in _algos().items():
+        summary = (module.__doc__ or "").strip().splitlines()[0]
+        table.add_row(name, _space_names(module.ACTION_SPACES), summary)
+    Console().print(table)
+    return 0
+
+
+def _train_parser(algo: str, module) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"spinrl train {algo}",
+        description=(module.__doc__ or "").strip().splitlines()[0],
+        epilog="Give a field several values to run a grid over them, e.g. --seed 0 1 2.",
+    )
+    docs = field_docs(module.Config)
+    for f in dataclasses.fields(module.Config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            nargs="+",
+            metavar="VALUE",
+            help=f"{docs.get(f.name, '')} (default: {default})",
+        )
+    parser.add_argument("--exp-name", help="experiment name (default: ALGO_ENV)")
+    parser.add_argument("--data-dir", default="data", help="where runs go (default: data)")
+    parser.add_argument("--overwrite", action="store_true", help="replace runs that already exist")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    return parser
+
+
+def _slug(value) -> str:
+    text = str(value) if not isinstance(value, tuple | list) else "-".join(map(str, value))
+    return re.sub(r"[^A-Za-z0-9.+-]", "", text)
+
+
+def plan_runs(algo: str, argv: list[str]) -> tuple[list[tuple[object, Path]], argparse.Namespace]:
+    """Parse and check everything; return [(config, run_dir)] without touching the disk."""
+    from spinrl.envs import check_action_space, make_env
+    from spinrl.logger import run_dir
+
+    module = _algo_module(algo)
+    args, unknown = _train_parser(algo, module).parse_known_args(argv)
+    field_names = [f.name for f in dataclasses.fields(module.Config)]
+    for token in unknown:
+        if token.startswith("--"):
+            name = token[2:].split("=")[0].replace("-", "_")
+            raise ConfigError(unknown_field_message(name, module.Config))
+    if unknown:
+        raise ConfigError(f"unexpected argument {unknown[0]!r}")
+    given = {
+        name: [parse_literal(v) for v in getattr(args, name)]
+        for name in field_names
+        if getattr(args, name) is not None
+    }
+    seeds = given.pop("seed", [0])
+    varying = [name for name, values in given.items() if len(values) > 1]
+    default_env = given.get("env", [module.Config().env])[0]
+    exp_name = args.exp_name or f"{algo}_{default_env}"
+    if not re.fullmatch(r"[A-Za-z0-9._+-]+", exp_name):
+        raise ConfigError(f"--exp-name {exp_name!r} may only use letters, digits and . _ + -")
+    plan = []
+    names = list(given)
+    for combo in itertools.product(*(given[n] for n in names)):
+        values = dict(zip(names, combo, strict=True))
+        variant = exp_name + "".join(f"_{n.replace('_', '')}{_slug(values[n])}" for n in varying)
+        for seed in seeds:
+            cfg = build_config(module.Config, {**values, "seed": seed})
+            module.validate(cfg)
+            plan.append((cfg, run_dir(args.data_dir, variant, cfg.seed)))
+    for env_id in sorted({cfg.env for cfg, _ in plan}):
+        env = make_env(env_id)
+        try:
+            check_action_space(env.action_space, module.ACTION_SPACES, algo)
+        finally:
+            env.close()
+    if not args.overwrite:
+        for _, path in plan:
+            if (path / "progress.csv").exists():
+                raise ConfigError(
+                    f"{path} already holds a run; choose another --exp-name or pass --overwrite"
+                )
+    return plan, args
+
+
+def cmd_train(args) -> int:
+    from spinrl.logger import prepare_run_dir
+
+    module = _algo_module(args.algo)
+    plan, opts = plan_runs(args.algo, args.rest)
+    for i, (cfg, path) in enumerate(plan):
+        if len(plan) > 1 and not opts.quiet:
+            print(f"[{i + 1}/{len(plan)}] {path}")
+        prepare_run_dir(path, overwrite=opts.overwrite)
+        result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet)
+        ret = result.last_row.get("AverageEpRet")
+        print(f"run written to {path}  (final AverageEpRet {ret:.1f})")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from spinrl.plot import plot
+
+    out = plot(args.dirs, args.value, args.xaxis, args.smooth, args.out)
+    print(f"plot written to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spinrl", description="Deep RL you can read, trust and run fast.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="the algorithms and the action spaces each handles")
+    train = sub.add_parser(
+        "train", help="train an agent (spinrl train ALGO --help lists its fields)", add_help=False
+    )
+    train.add_argument("algo")
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    plot = sub.add_parser("plot", help="learning curves of run directories")
+    plot.add_argument("dirs", nargs="+")
+    plot.add_argument("--value", nargs="+", default=["AverageEpRet"])
+    plot.add_argument("--xaxis", default="TotalEnvInteracts")
+    plot.add_argument("--smooth", type=int, default=0)
+    plot.add_argument("--out", default="learning_curve.png")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["train"] and len(argv) == 2 and argv[1] in ("-h", "--help"):
+            print(
+                "usage: spinrl train ALGO [--FIELD VALUE ...]; ALGO is one of "
+                + ", ".join(_algos())
+                + "; spinrl train ALGO --help lists its fields"
+            )
+            return 0
+        args = build_parser().parse_args(argv)
+        command = {"list": cmd_list, "train": cmd_train, "plot": cmd_plot}[args.command]
+        return command(args)
+    except SpinrlError as e:
+        print(f"spinrl: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("spinrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

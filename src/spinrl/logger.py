@@ -1,0 +1,191 @@
+"""EpochLogger: per-epoch statistics to progress.csv, TensorBoard and the console.
+
+The interface is Spinning Up's: ``store(**values)`` during an epoch, then ``log_tabular(key)``
+for each column and ``dump_tabular()`` once per epoch. A stored key logged with
+``with_min_and_max`` becomes Average<key>, Std<key>, Max<key>, Min<key>.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from spinrl.checkpoint import write_json
+from spinrl.errors import ConfigError
+
+
+def run_dir(data_dir: str | os.PathLike, exp_name: str, seed: int) -> Path:
+    """Spinning Up's layout: DATA_DIR/EXP_NAME/EXP_NAME_s<SEED>."""
+    return Path(data_dir) / exp_name / f"{exp_name}_s{seed}"
+
+
+def prepare_run_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Create a run directory; refuse to write over an existing run unless ``overwrite``."""
+    path = Path(path)
+    if (path / "progress.csv").exists() and not overwrite:
+        raise ConfigError(
+            f"{path} already holds a run; choose another --exp-name or pass --overwrite"
+        )
+    if overwrite:
+        for name in ("progress.csv", "config.json"):
+            (path / name).unlink(missing_ok=True)
+        for old in path.glob("events.out.tfevents.*"):
+            old.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+class EpochLogger:
+    """Collects values during an epoch and writes one row per epoch.
+
+    ``output_dir`` None keeps everything in memory (``rows``), for tests and notebooks.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike | None = None,
+        total_steps: int | None = None,
+        verbose: bool = True,
+        description: str = "training",
+    ) -> None:
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.rows: list[dict] = []
+        self._stored: dict[str, list[float]] = {}
+        self._current: dict[str, float] = {}
+        self._columns: list[str] | None = None
+        self._writer = None
+        self.verbose = verbose
+        self.console = Console(stderr=False)
+        self.progress = None
+        if verbose:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("steps  {task.fields[rate]:>7} steps/s  EpRet {task.fields[ret]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self._task = self.progress.add_task(description, total=total_steps, rate="-", ret="-")
+            self.progress.start()
+        self._start = time.time()
+        if self.output_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self._writer = SummaryWriter(log_dir=str(self.output_dir))
+
+    def save_config(self, algo: str, cfg) -> None:
+        """config.json: the algorithm name and every Config field, enough to rerun the run."""
+        if self.output_dir is None:
+            return
+        fields = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+        write_json(self.output_dir / "config.json", {"algo": algo, "config": fields})
+
+    def store(self, **values) -> None:
+        for key, value in values.items():
+            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            self._stored.setdefault(key, []).extend(arr.tolist())
+
+    def log_tabular(self, key: str, value=None, with_min_and_max=False, average_only=False):
+        """Log ``value``, or the statistics of what was stored under ``key`` this epoch."""
+        if value is not None:
+            self._current[key] = value
+            return
+        vals = np.asarray(self._stored.pop(key, []), np.float64)
+        nan = float("nan")
+        mean = float(vals.mean()) if len(vals) else nan
+        prefix = "" if average_only else "Average"
+        self._current[prefix + key] = mean
+        if not average_only:
+            self._current["Std" + key] = float(vals.std()) if len(vals) else nan
+        if with_min_and_max:
+            self._current["Max" + key] = float(vals.max()) if len(vals) else nan
+            self._current["Min" + key] = float(vals.min()) if len(vals) else nan
+
+    def get_stats(self, key: str) -> float:
+        """Mean of what is stored under ``key`` (without consuming it)."""
+        vals = self._stored.get(key, [])
+        return float(np.mean(vals)) if vals else float("nan")
+
+    def update_progress(self, steps: int, latest_return: float | None) -> None:
+        if self.progress is None:
+            return
+        elapsed = max(time.time() - self._start, 1e-9)
+        ret = (
+            "-"
+            if latest_return is None or not math.isfinite(latest_return)
+            else f"{latest_return:.1f}"
+        )
+        self.progress.update(self._task, completed=steps, rate=f"{steps / elapsed:.0f}", ret=ret)
+
+    def dump_tabular(self) -> dict:
+        """Write the epoch's row everywhere; returns it."""
+        row = self._current
+        self._current = {}
+        self._stored.clear()
+        if self._columns is None:
+            self._columns = list(row)
+        elif list(row) != self._columns:
+            raise ConfigError(
+                f"logged keys changed between epochs: {sorted(set(row) ^ set(self._columns))}"
+            )
+        self.rows.append(row)
+        if self.output_dir is not None:
+            self._write_csv(row)
+            step = int(row.get("TotalEnvInteracts", len(self.rows)))
+            for key, value in row.items():
+                if isinstance(value, int | float) and key != "TotalEnvInteracts":
+                    self._writer.add_scalar(key, value, step)
+            self._writer.flush()
+        if self.verbose:
+            self._print(row)
+        return row
+
+    def _write_csv(self, row: dict) -> None:
+        path = self.output_dir / "progress.csv"
+        new = not path.exists() or len(self.rows) == 1
+        with open(path, "w" if new else "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(self._columns)
+            writer.writerow(
+                [repr(row[k]) if isinstance(row[k], float) else row[k] for k in self._columns]
+            )
+
+    def _print(self, row: dict) -> None:
+        table = Table(box=box.SIMPLE_HEAD, show_header=False, padding=(0, 1))
+        items = list(row.items())
+        half = math.ceil(len(items) / 2)
+        for _ in range(2):
+            table.add_column(style="cyan")
+            table.add_column(justify="right")
+        for i in range(half):
+            left = items[i]
+            right = items[i + half] if i + half < len(items) else ("", "")
+            table.add_row(left[0], _fmt(left[1]), right[0], _fmt(right[1]))
+        self.console.print(table)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

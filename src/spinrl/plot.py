@@ -1,0 +1,128 @@
+"""Learning curves from run directories: spinrl's progress.csv and Spinning Up's progress.txt.
+
+A run directory is any folder holding progress.csv (comma-separated) or progress.txt
+(Spinning Up's tab-separated file). Runs are grouped into experiments by the name of the
+folder above the run (the layout of both: DATA/EXP/EXP_s<seed>); each experiment is drawn
+as the mean over its seeds with a shaded band of one standard deviation.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spinrl.errors import ConfigError
+
+
+@dataclass
+class Run:
+    path: Path
+    experiment: str
+    columns: dict[str, np.ndarray]
+
+
+def _read_table(path: Path) -> dict[str, np.ndarray]:
+    delimiter = "," if path.suffix == ".csv" else "\t"
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    if not rows:
+        return {}
+    header = [h.strip() for h in rows[0]]
+    cols: dict[str, list[float]] = {h: [] for h in header}
+    for row in rows[1:]:
+        if len(row) != len(header):  # a row cut short by a crash: stop at the last whole one
+            break
+        for h, cell in zip(header, row, strict=True):
+            try:
+                cols[h].append(float(cell))
+            except ValueError:
+                cols[h].append(math.nan)
+    return {h: np.asarray(v) for h, v in cols.items()}
+
+
+def find_runs(paths: list[str | os.PathLike]) -> list[Run]:
+    """Every run directory at or below the given paths, sorted by path."""
+    runs = []
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise ConfigError(f"{root} does not exist")
+        found = sorted(
+            p
+            for pattern in ("progress.csv", "progress.txt")
+            for p in ([root / pattern] if (root / pattern).is_file() else root.rglob(pattern))
+        )
+        for table in found:
+            run_path = table.parent
+            runs.append(Run(run_path, run_path.parent.name, _read_table(table)))
+    if not runs:
+        raise ConfigError(f"no progress.csv or progress.txt under {', '.join(map(str, paths))}")
+    return runs
+
+
+def smooth(y: np.ndarray, k: int) -> np.ndarray:
+    """Moving average over a window of up to 2k+1 points, shorter at the edges."""
+    if k <= 0:
+        return y
+    kernel = np.ones(2 * k + 1)
+    num = np.convolve(np.nan_to_num(y), kernel, mode="same")
+    den = np.convolve(np.isfinite(y).astype(float), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def experiment_curves(
+    runs: list[Run], value: str, xaxis: str = "TotalEnvInteracts", smoothing: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """{experiment: (x, mean, std, n_runs)} over the runs' common length."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if value in run.columns and xaxis in run.columns:
+            groups.setdefault(run.experiment, []).append(run)
+    if not groups:
+        raise ConfigError(f"no run logs both {value!r} and {xaxis!r}")
+    curves = {}
+    for name, members in groups.items():
+        n = min(len(r.columns[value]) for r in members)
+        ys = np.stack([smooth(r.columns[value][:n], smoothing) for r in members])
+        x = members[0].columns[xaxis][:n]
+        curves[name] = (x, ys.mean(0), ys.std(0), len(members))
+    return curves
+
+
+def plot(
+    paths: list[str | os.PathLike],
+    values: list[str] | tuple[str, ...] = ("AverageEpRet",),
+    xaxis: str = "TotalEnvInteracts",
+    smoothing: int = 0,
+    out: str | os.PathLike = "learning_curve.png",
+) -> Path:
+    """Draw one panel per value and write the figure to ``out`` (PNG, SVG or PDF)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = find_runs(list(paths))
+    fig, axes = plt.subplots(1, len(values), figsize=(6 * len(values), 4.2), squeeze=False)
+    for ax, value in zip(axes[0], values, strict=True):
+        for name, (x, mean, std, n) in experiment_curves(runs, value, xaxis, smoothing).items():
+            label = f"{name} ({n} run{'s' if n > 1 else ''})"
+            (line,) = ax.plot(x, mean, label=label, linewidth=1.8)
+            if n > 1:
+                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_xlabel(xaxis)
+        ax.set_ylabel(value)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,229 @@
+"""Policies and value functions of Part 1: mlp(), stochastic actors, V and Q critics.
+
+A stochastic actor maps a batch of observations to a distribution over actions and exposes
+the four things the algorithms need (docs/part1.md, "Stochastic policies"):
+
+- ``sample(obs)``         an action a ~ pi(.|s) and its log-likelihood log pi(a|s)
+- ``log_prob(obs, act)``  log pi(a|s) for given actions (differentiable)
+- ``entropy(obs)``        H[pi(.|s)]
+- ``deterministic(obs)``  the most likely action (argmax for categorical, the mean for Gaussian)
+
+The log-likelihoods are written out from their closed forms (eqs. 1.2 and 1.3 of the docs)
+rather than taken from torch.distributions: they are the equations readers see, and a
+direct tensor expression is cheaper per call than building a distribution object.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from spinrl.errors import EnvError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def activation(name: str) -> type[nn.Module]:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def mlp(
+    sizes: Sequence[int],
+    act: str = "tanh",
+    output_gain: float | None = None,
+    hidden_gain: float | None = None,
+) -> nn.Sequential:
+    """A multi-layer perceptron sizes[0] -> ... -> sizes[-1], ``act`` between hidden layers.
+
+    With ``hidden_gain`` / ``output_gain`` set, weights are orthogonally initialised with that
+    gain and biases zeroed (the PPO implementation detail); otherwise PyTorch's default init.
+    """
+    act_cls = activation(act)
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        linear = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        gain = output_gain if last else hidden_gain
+        if gain is not None:
+            nn.init.orthogonal_(linear.weight, gain=gain)
+            nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(act_cls())
+    return nn.Sequential(*layers)
+
+
+def _init_gains(orthogonal: bool, output_gain: float) -> dict:
+    return dict(hidden_gain=math.sqrt(2), output_gain=output_gain) if orthogonal else {}
+
+
+class CategoricalActor(nn.Module):
+    """pi(a|s) = softmax(logits(s))_a over a finite action set (docs eq. 1.2)."""
+
+    def __init__(
+        self, obs_dim: int, n_actions: int, hid=(64, 64), act="tanh", orthogonal=False
+    ) -> None:
+        super().__init__()
+        self.logits_net = mlp([obs_dim, *hid, n_actions], act, **_init_gains(orthogonal, 0.01))
+
+    def log_probs_all(self, obs: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) for every action a: shape [B, n_actions]."""
+        return torch.log_softmax(self.logits_net(obs), dim=-1)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logp_all = self.log_probs_all(obs)
+        # Inverse-CDF sampling: the first action whose cumulative probability exceeds u.
+        # Half the cost of torch.multinomial for the small batches of a rollout step.
+        u = torch.rand((*logp_all.shape[:-1], 1))
+        act = (logp_all.exp().cumsum(-1) < u).sum(-1, keepdim=True)
+        act = act.clamp_max(logp_all.shape[-1] - 1)
+        return act.squeeze(-1), logp_all.gather(-1, act).squeeze(-1)
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        logp_all = self.log_probs_all(obs)
+        return logp_all.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+
+    def log_prob_and_entropy(self, obs, act) -> tuple[torch.Tensor, torch.Tensor]:
+        logp_all = self.log_probs_all(obs)
+        logp = logp_all.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+        return logp, -(logp_all.exp() * logp_all).sum(-1)
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        logp_all = self.log_probs_all(obs)
+        return -(logp_all.exp() * logp_all).sum(-1)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits_net(obs).argmax(-1)
+
+
+def diag_gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor):
+    """log N(x; mu, diag(sigma^2)), summed over the last (action) dimension (docs eq. 1.3):
+
+    -1/2 sum_i [((x_i - mu_i) / sigma_i)^2 + 2 log sigma_i + log 2 pi]
+    """
+    z = (x - mu) * torch.exp(-log_std)
+    return -0.5 * (z.pow(2) + 2.0 * log_std + LOG_2PI).sum(-1)
+
+
+class GaussianActor(nn.Module):
+    """pi(a|s) = N(mu(s), diag(sigma^2)) with a state-independent log sigma (as in Spinning Up).
+
+    Samples are unbounded; the rollout clips them to the action bounds before the environment
+    sees them, and the log-likelihood is always that of the unclipped sample.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hid=(64, 64),
+        act="tanh",
+        log_std_init: float = -0.5,
+        orthogonal=False,
+    ) -> None:
+        super().__init__()
+        self.mu_net = mlp([obs_dim, *hid, act_dim], act, **_init_gains(orthogonal, 0.01))
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = self.mu_net(obs)
+        act = mu + torch.randn_like(mu) * self.log_std.exp()
+        return act, diag_gaussian_log_prob(act, mu, self.log_std)
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return diag_gaussian_log_prob(act, self.mu_net(obs), self.log_std)
+
+    def log_prob_and_entropy(self, obs, act) -> tuple[torch.Tensor, torch.Tensor]:
+        logp = self.log_prob(obs, act)
+        return logp, self._entropy().expand(logp.shape)
+
+    def _entropy(self) -> torch.Tensor:
+        # H[N(mu, diag sigma^2)] = sum_i (log sigma_i + 1/2 log(2 pi e)): independent of s.
+        return (self.log_std + 0.5 * (LOG_2PI + 1.0)).sum()
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self._entropy().expand(obs.shape[:-1])
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mu_net(obs)
+
+
+class VCritic(nn.Module):
+    """V(s): one number per observation."""
+
+    def __init__(self, obs_dim: int, hid=(64, 64), act="tanh", orthogonal=False) -> None:
+        super().__init__()
+        self.v_net = mlp([obs_dim, *hid, 1], act, **_init_gains(orthogonal, 1.0))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.v_net(obs).squeeze(-1)
+
+
+class QCritic(nn.Module):
+    """Q(s, a) for continuous actions: the concatenation [s, a] through an MLP."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hid=(256, 256), act="relu") -> None:
+        super().__init__()
+        self.q_net = mlp([obs_dim + act_dim, *hid, 1], act)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return self.q_net(torch.cat([obs, act], dim=-1)).squeeze(-1)
+
+
+def flat_obs_dim(space: gym.Space) -> int:
+    """The input width of an MLP for this observation space, or an EnvError saying why not."""
+    if isinstance(space, gym.spaces.Box):
+        if len(space.shape) != 1:
+            raise EnvError(
+                f"observation space {space} has shape {space.shape}; the MLP policies need flat "
+                "vector observations (flatten them or add a CNN encoder)"
+            )
+        return int(space.shape[0])
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    raise EnvError(
+        f"observation space {type(space).__name__} is not supported; spinrl's MLP policies "
+        "take Box (flat vector) or Discrete observations"
+    )
+
+
+def make_actor(obs_space: gym.Space, act_space: gym.Space, hid, act, orthogonal=False, **kw):
+    """The stochastic actor that fits these spaces: categorical for Discrete, Gaussian for Box."""
+    obs_dim = flat_obs_dim(obs_space)
+    if isinstance(act_space, gym.spaces.Discrete):
+        return CategoricalActor(obs_dim, int(act_space.n), hid, act, orthogonal)
+    if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        return GaussianActor(
+            obs_dim, int(act_space.shape[0]), hid, act, orthogonal=orthogonal, **kw
+        )
+    raise EnvError(
+        f"action space {act_space} is not supported by the stochastic actors; "
+        "they take Discrete or a 1-D Box"
+    )
+
+
+def action_clipper(act_space: gym.Space):
+    """A numpy function that clips Gaussian samples to finite Box bounds (identity otherwise)."""
+    if isinstance(act_space, gym.spaces.Box):
+        low, high = act_space.low, act_space.high
+        if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
+            return lambda a: np.clip(a, low, high)
+    return lambda a: a

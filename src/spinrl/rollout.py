@@ -1,0 +1,91 @@
+"""The one loop that steps the vector environments and fills a rollout buffer.
+
+Per step: one batched forward pass of the actor (and critic) for all N envs, one
+``envs.step``, a handful of numpy writes. Per-env Python work happens only on the steps where
+an episode ends.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from spinrl.buffers import RolloutBuffer
+from spinrl.envs import EpisodeStats, ObsNormalizer, final_observations
+from spinrl.errors import ConfigError, EnvError
+from spinrl.policies import action_clipper
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch; pin PyTorch to one thread for reproducible, fast runs
+    on small networks (thread start-up costs more than the matmuls)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (user env code may still draw from the legacy global RNG)
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+
+
+def epoch_plan(steps_per_epoch: int, epochs: int, num_envs: int, total_steps: int | None):
+    """(T, epochs): steps per env per epoch, and the number of epochs for the budget."""
+    if steps_per_epoch < num_envs or steps_per_epoch % num_envs:
+        raise ConfigError(
+            f"steps_per_epoch ({steps_per_epoch}) must be a positive multiple of "
+            f"num_envs ({num_envs})"
+        )
+    if total_steps is not None:
+        if total_steps <= 0:
+            raise ConfigError(f"total_steps must be positive, got {total_steps}")
+        epochs = math.ceil(total_steps / steps_per_epoch)
+    if epochs <= 0:
+        raise ConfigError(f"epochs must be positive, got {epochs}")
+    return steps_per_epoch // num_envs, epochs
+
+
+class Rollout:
+    """Holds the envs' current observations across epochs and fills buffers from them."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, seed: int, normalizer: ObsNormalizer) -> None:
+        self.envs = envs
+        self.normalizer = normalizer
+        self.clip = action_clipper(envs.single_action_space)
+        self.obs, _ = envs.reset(seed=seed)
+        self.stats = EpisodeStats(envs.num_envs)
+        self.steps = 0
+
+    def _values(self, critic, obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return critic(torch.from_numpy(obs)).numpy()
+
+    def collect(self, actor, critic, buf: RolloutBuffer) -> None:
+        """Run T steps in every env, writing buf[t, :] for t < T."""
+        for t in range(buf.T):
+            obs = self.normalizer(self.obs, update=True)
+            obs_t = torch.from_numpy(obs)
+            with torch.inference_mode():
+                act, logp = actor.sample(obs_t)
+                if critic is not None:
+                    buf.values[t] = critic(obs_t).numpy()
+            act = act.numpy()
+            next_obs, rewards, terminated, truncated, info = self.envs.step(self.clip(act))
+            if not np.isfinite(rewards).all():
+                raise EnvError(f"the environment returned a non-finite reward at step {self.steps}")
+            buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp.numpy()
+            buf.rewards[t], buf.terminated[t], buf.truncated[t] = rewards, terminated, truncated
+            buf.final_values[t] = 0.0
+            done = terminated | truncated
+            if done.any():
+                cut = truncated & ~terminated
+                if critic is not None and cut.any():
+                    idx, final = final_observations(info, cut)
+                    buf.final_values[t, idx] = self._values(critic, self.normalizer(final))
+            self.stats.step(rewards, done)
+            self.obs = next_obs
+            self.steps += self.envs.num_envs
+        if critic is not None:
+            buf.last_values[:] = self._values(critic, self.normalizer(self.obs))
+        else:
+            buf.last_values[:] = 0.0
