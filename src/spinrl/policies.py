@@ -84,6 +84,10 @@ class CategoricalActor(nn.Module):
         super().__init__()
         self.logits_net = mlp([obs_dim, *hid, n_actions], act, **_init_gains(orthogonal, 0.01))
 
+    @property
+    def net(self) -> nn.Sequential:
+        return self.logits_net
+
     def log_probs_all(self, obs: torch.Tensor) -> torch.Tensor:
         """log pi(a|s) for every action a: shape [B, n_actions]."""
         return torch.log_softmax(self.logits_net(obs), dim=-1)
@@ -96,6 +100,17 @@ class CategoricalActor(nn.Module):
         act = (logp_all.exp().cumsum(-1) < u).sum(-1, keepdim=True)
         act = act.clamp_max(logp_all.shape[-1] - 1)
         return act.squeeze(-1), logp_all.gather(-1, act).squeeze(-1)
+
+    def sample_numpy(self, logits: np.ndarray, rng: np.random.Generator):
+        """Sample from the logits the network produced (rollout path, see fused_forward).
+
+        Gumbel-max: argmax_a (logit_a + g_a) with g_a ~ Gumbel(0, 1) is distributed as
+        softmax(logits).
+        """
+        z = logits - logits.max(-1, keepdims=True)
+        logp_all = z - np.log(np.exp(z).sum(-1, keepdims=True))
+        act = np.argmax(logp_all + rng.gumbel(size=logp_all.shape), axis=-1)
+        return act, np.take_along_axis(logp_all, act[:, None], -1)[:, 0]
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         logp_all = self.log_probs_all(obs)
@@ -143,10 +158,25 @@ class GaussianActor(nn.Module):
         self.mu_net = mlp([obs_dim, *hid, act_dim], act, **_init_gains(orthogonal, 0.01))
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
+    @property
+    def net(self) -> nn.Sequential:
+        return self.mu_net
+
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu = self.mu_net(obs)
         act = mu + torch.randn_like(mu) * self.log_std.exp()
         return act, diag_gaussian_log_prob(act, mu, self.log_std)
+
+    def sample_numpy(self, mu: np.ndarray, rng: np.random.Generator):
+        """Sample around the means the network produced (rollout path, see fused_forward).
+
+        With a = mu + sigma * eps, eq. 1.3 reduces to
+        -1/2 sum_i (eps_i^2 + 2 log sigma_i + log 2pi).
+        """
+        log_std = self.log_std.detach().numpy()
+        eps = rng.standard_normal(mu.shape).astype(np.float32)
+        act = mu + eps * np.exp(log_std)
+        return act, -0.5 * (eps**2 + 2.0 * log_std + LOG_2PI).sum(-1)
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return diag_gaussian_log_prob(act, self.mu_net(obs), self.log_std)
@@ -173,6 +203,10 @@ class VCritic(nn.Module):
         super().__init__()
         self.v_net = mlp([obs_dim, *hid, 1], act, **_init_gains(orthogonal, 1.0))
 
+    @property
+    def net(self) -> nn.Sequential:
+        return self.v_net
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.v_net(obs).squeeze(-1)
 
@@ -186,6 +220,59 @@ class QCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return self.q_net(torch.cat([obs, act], dim=-1)).squeeze(-1)
+
+
+_ACT_FN = {
+    nn.Tanh: torch.tanh,
+    nn.ReLU: torch.relu,
+    nn.ELU: nn.functional.elu,
+    nn.GELU: nn.functional.gelu,
+    nn.SiLU: nn.functional.silu,
+}
+
+
+def _layers(net: nn.Sequential):
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    acts = [type(m) for m in net if not isinstance(m, nn.Linear)]
+    return linears, acts
+
+
+def fused_forward(nets: list[nn.Sequential]):
+    """One forward pass for several MLPs reading the same input: numpy in, numpy outs.
+
+    The rollout evaluates the actor and the critic on the same observations every step.
+    Stacking their layers (first layers side by side, later ones block-diagonal) makes that
+    one matmul per layer instead of one per layer per network, and calling torch functions
+    directly skips nn.Module dispatch: per-op overhead, not FLOPs, is the cost at these sizes.
+    The weights are copied, so build it again after the networks change. MLPs of different
+    depth or activation are evaluated one after the other.
+    """
+    layers = [_layers(net) for net in nets]
+    same_shape = all(len(lin) == len(layers[0][0]) and acts == layers[0][1] for lin, acts in layers)
+    if not same_shape:
+        parts = [fused_forward([net]) for net in nets]
+        return lambda obs: [p(obs)[0] for p in parts]
+    widths = [lin[-1].out_features for lin, _ in layers]
+    splits = np.cumsum(widths)[:-1]
+    act_fns = [_ACT_FN[a] for a in layers[0][1]]
+    weights, biases = [], []
+    with torch.no_grad():
+        for depth in range(len(layers[0][0])):
+            ws = [lin[depth].weight for lin, _ in layers]
+            w = torch.cat(ws, 0) if depth == 0 else torch.block_diag(*ws)
+            weights.append(w.detach().clone())
+            biases.append(torch.cat([lin[depth].bias for lin, _ in layers]).detach().clone())
+
+    def forward(obs: np.ndarray) -> list[np.ndarray]:
+        with torch.inference_mode():
+            x = torch.from_numpy(obs)
+            for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+                x = nn.functional.linear(x, w, b)
+                if i < len(act_fns):
+                    x = act_fns[i](x)
+            return np.split(x.numpy(), splits, axis=-1)
+
+    return forward
 
 
 def flat_obs_dim(space: gym.Space) -> int:

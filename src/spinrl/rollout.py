@@ -17,7 +17,7 @@ import torch
 from spinrl.buffers import RolloutBuffer
 from spinrl.envs import EpisodeStats, ObsNormalizer, final_observations
 from spinrl.errors import ConfigError, EnvError
-from spinrl.policies import action_clipper
+from spinrl.policies import action_clipper, fused_forward
 
 
 def seed_everything(seed: int) -> None:
@@ -54,38 +54,33 @@ class Rollout:
         self.clip = action_clipper(envs.single_action_space)
         self.obs, _ = envs.reset(seed=seed)
         self.stats = EpisodeStats(envs.num_envs)
+        self.rng = np.random.default_rng(seed)  # action sampling
         self.steps = 0
-
-    def _values(self, critic, obs: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return critic(torch.from_numpy(obs)).numpy()
 
     def collect(self, actor, critic, buf: RolloutBuffer) -> None:
         """Run T steps in every env, writing buf[t, :] for t < T."""
+        forward = fused_forward([actor.net] if critic is None else [actor.net, critic.net])
         for t in range(buf.T):
             obs = self.normalizer(self.obs, update=True)
-            obs_t = torch.from_numpy(obs)
-            with torch.inference_mode():
-                act, logp = actor.sample(obs_t)
-                if critic is not None:
-                    buf.values[t] = critic(obs_t).numpy()
-            act = act.numpy()
+            outs = forward(obs)
+            act, logp = actor.sample_numpy(outs[0], self.rng)
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.clip(act))
             if not np.isfinite(rewards).all():
                 raise EnvError(f"the environment returned a non-finite reward at step {self.steps}")
-            buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp.numpy()
+            buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp
             buf.rewards[t], buf.terminated[t], buf.truncated[t] = rewards, terminated, truncated
+            buf.values[t] = outs[1][:, 0] if critic is not None else 0.0
             buf.final_values[t] = 0.0
             done = terminated | truncated
             if done.any():
                 cut = truncated & ~terminated
                 if critic is not None and cut.any():
                     idx, final = final_observations(info, cut)
-                    buf.final_values[t, idx] = self._values(critic, self.normalizer(final))
+                    buf.final_values[t, idx] = forward(self.normalizer(final))[1][:, 0]
             self.stats.step(rewards, done)
             self.obs = next_obs
             self.steps += self.envs.num_envs
         if critic is not None:
-            buf.last_values[:] = self._values(critic, self.normalizer(self.obs))
+            buf.last_values[:] = forward(self.normalizer(self.obs))[1][:, 0]
         else:
             buf.last_values[:] = 0.0

@@ -21,6 +21,7 @@ lambda-returns with ``train_v_iters`` Adam steps per epoch.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -103,6 +104,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"phi must be one of {', '.join(returns.PHI_KINDS)}, got {cfg.phi!r}")
     if not 0.0 <= cfg.gamma <= 1.0 or not 0.0 <= cfg.lam <= 1.0:
         raise ConfigError(f"gamma and lam must lie in [0, 1], got {cfg.gamma} and {cfg.lam}")
+    if not (cfg.pi_lr > 0 and cfg.vf_lr > 0 and math.isfinite(cfg.pi_lr + cfg.vf_lr)):
+        raise ConfigError(f"learning rates must be positive, got {cfg.pi_lr} and {cfg.vf_lr}")
     if cfg.vectorization not in ("sync", "async"):
         raise ConfigError(f"vectorization must be sync or async, got {cfg.vectorization!r}")
     if cfg.act not in ACTIVATIONS:
