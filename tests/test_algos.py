@@ -12,6 +12,7 @@ import spinrl
 from spinrl.algos import pg, vpg
 from spinrl.checkpoint import load_checkpoint
 from spinrl.errors import ConfigError, DivergenceError, EnvError
+from spinrl.policies import make_actor
 
 FAST = dict(steps_per_epoch=400, epochs=2, verbose=False, hid=(16,))
 
@@ -139,7 +140,7 @@ def test_run_directory_holds_config_progress_events_and_a_loadable_checkpoint(tm
     lines = (out / "progress.csv").read_text().splitlines()
     assert len(lines) == 3 and lines[0].startswith("Epoch,AverageEpRet")
     state = load_checkpoint(out / "model.pt", kind="vpg")
-    actor = vpg.pg.make_actor(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2), (16,), "tanh")
+    actor = make_actor(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2), (16,), "tanh")
     actor.load_state_dict(state["actor"])
     obs = torch.randn(5, 4)
     assert torch.equal(actor.deterministic(obs), result.actor.deterministic(obs))

@@ -184,3 +184,74 @@ class EpisodeStats:
         out = self.finished_returns, self.finished_lengths
         self.finished_returns, self.finished_lengths = [], []
         return out
+
+
+# --- Exact resume: the environments' state as plain arrays and numbers (no pickles) ---------
+
+_SNAPSHOT_TYPES = (np.ndarray, bool, int, float, type(None))
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def _env_state(env: gym.Env) -> dict:
+    base = env.unwrapped
+    state = {
+        "attrs": {k: v for k, v in vars(base).items() if isinstance(v, _SNAPSHOT_TYPES)},
+        "rng": base.np_random.bit_generator.state,
+    }
+    limit = _time_limit(env)
+    if limit is not None:
+        state["elapsed_steps"] = limit._elapsed_steps
+    if hasattr(base, "model") and hasattr(base, "data"):  # MuJoCo: the full integration state
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(base.model, spec))
+        mujoco.mj_getState(base.model, base.data, physics, spec)
+        state["mujoco"] = physics
+    return state
+
+
+def _set_env_state(env: gym.Env, state: dict) -> None:
+    base = env.unwrapped
+    for key, value in state["attrs"].items():
+        current = getattr(base, key, None)
+        if isinstance(current, np.ndarray) or hasattr(value, "numpy"):
+            value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+            if isinstance(current, np.ndarray):
+                value = value.astype(current.dtype)
+        setattr(base, key, value)
+    base.np_random.bit_generator.state = state["rng"]
+    limit = _time_limit(env)
+    if limit is not None and "elapsed_steps" in state:
+        limit._elapsed_steps = state["elapsed_steps"]
+    if "mujoco" in state:
+        import mujoco
+
+        physics = np.asarray(state["mujoco"], np.float64)
+        mujoco.mj_setState(base.model, base.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+
+
+def vec_env_state(envs: gym.vector.VectorEnv) -> list[dict]:
+    """The state of every sub-environment of a SyncVectorEnv: physics or attributes, RNG,
+    time-limit counter. Restoring it lets in-flight episodes continue exactly."""
+    if not isinstance(envs, gym.vector.SyncVectorEnv):
+        raise EnvError("exact resume needs vectorization='sync'")
+    return [_env_state(env) for env in envs.envs]
+
+
+def set_vec_env_state(envs: gym.vector.VectorEnv, states: list[dict]) -> None:
+    if not isinstance(envs, gym.vector.SyncVectorEnv):
+        raise EnvError("exact resume needs vectorization='sync'")
+    if len(states) != len(envs.envs):
+        raise EnvError(
+            f"the checkpoint holds {len(states)} environments, the run has {len(envs.envs)}"
+        )
+    for env, state in zip(envs.envs, states, strict=True):
+        _set_env_state(env, state)

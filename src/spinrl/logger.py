@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from spinrl.checkpoint import write_json
+from spinrl.checkpoint import atomic_write_text, write_json
 from spinrl.errors import ConfigError
 
 
@@ -63,7 +63,10 @@ class EpochLogger:
         total_steps: int | None = None,
         verbose: bool = True,
         description: str = "training",
+        keep_rows: int | None = None,
     ) -> None:
+        """``keep_rows`` (resuming): keep that many rows of the existing progress.csv and
+        append after them; the rows of epochs after the checkpoint are dropped."""
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.rows: list[dict] = []
         self._stored: dict[str, list[float]] = {}
@@ -85,6 +88,9 @@ class EpochLogger:
             self._task = self.progress.add_task(description, total=total_steps, rate="-", ret="-")
             self.progress.start()
         self._start = time.time()
+        self._csv_ready = False
+        if self.output_dir is not None and keep_rows is not None:
+            self._truncate_csv(keep_rows)
         if self.output_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -158,16 +164,26 @@ class EpochLogger:
             self._print(row)
         return row
 
+    def _truncate_csv(self, keep_rows: int) -> None:
+        path = self.output_dir / "progress.csv"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        if not lines:
+            return
+        atomic_write_text(path, "".join(lines[: keep_rows + 1]))
+        self._columns = next(csv.reader(lines[:1]))
+        self._csv_ready = True
+
     def _write_csv(self, row: dict) -> None:
         path = self.output_dir / "progress.csv"
-        new = not path.exists() or len(self.rows) == 1
-        with open(path, "w" if new else "a", newline="") as f:
+        with open(path, "a" if self._csv_ready else "w", newline="") as f:
             writer = csv.writer(f)
-            if new:
+            if not self._csv_ready:
                 writer.writerow(self._columns)
-            writer.writerow(
-                [repr(row[k]) if isinstance(row[k], float) else row[k] for k in self._columns]
-            )
+            cells = [repr(row[k]) if isinstance(row[k], float) else row[k] for k in self._columns]
+            writer.writerow(cells)
+        self._csv_ready = True
 
     def _print(self, row: dict) -> None:
         table = Table(box=box.SIMPLE_HEAD, show_header=False, padding=(0, 1))

@@ -22,22 +22,18 @@ lambda-returns with ``train_v_iters`` Adam steps per epoch.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
-import gymnasium as gym
 import torch
 
-from spinrl import returns
-from spinrl.buffers import RolloutBuffer
-from spinrl.checkpoint import save_checkpoint
-from spinrl.envs import EnvFn, ObsNormalizer, check_action_space, make_vec_env
-from spinrl.errors import ConfigError, DivergenceError
-from spinrl.logger import EpochLogger
-from spinrl.policies import ACTIVATIONS, VCritic, flat_obs_dim, make_actor
-from spinrl.rollout import Rollout, epoch_plan, seed_everything
+from spinrl import onpolicy, returns
+from spinrl.envs import EnvFn
+from spinrl.errors import ConfigError
+from spinrl.onpolicy import Session, Trained, check_finite
+from spinrl.policies import ACTIVATIONS
+from spinrl.rollout import epoch_plan
 
-ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box)
+ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
@@ -86,17 +82,6 @@ class Config:
     save_freq: int = 10
 
 
-@dataclass
-class Trained:
-    """What train() returns: the networks, ready to act, and where the run was written."""
-
-    actor: torch.nn.Module
-    critic: torch.nn.Module | None
-    obs_normalizer: ObsNormalizer
-    output_dir: str | None
-    last_row: dict
-
-
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
     epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
@@ -119,95 +104,54 @@ def train(
     env_fn: EnvFn | None = None,
     output_dir: str | None = None,
     verbose: bool = True,
+    resume: bool = False,
     algo: str = "pg",
     saved_cfg=None,
 ) -> Trained:
     """Train a policy with the simplest policy gradient; see the module docstring."""
     validate(cfg)
-    T, epochs = epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
-    seed_everything(cfg.seed)
-    envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)
-    obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    check_action_space(act_space, ACTION_SPACES, algo)
-    obs_dim = flat_obs_dim(obs_space)
-    actor = make_actor(obs_space, act_space, cfg.hid, cfg.act)
-    critic = VCritic(obs_dim, cfg.hid, cfg.act) if cfg.phi in returns.NEEDS_CRITIC else None
-    pi_opt = torch.optim.Adam(actor.parameters(), lr=cfg.pi_lr)
-    vf_opt = torch.optim.Adam(critic.parameters(), lr=cfg.vf_lr) if critic else None
-    normalizer = ObsNormalizer((obs_dim,), cfg.normalize_obs)
-    discrete = isinstance(act_space, gym.spaces.Discrete)
-    buf = RolloutBuffer(T, cfg.num_envs, obs_dim, act_space.shape, discrete)
-    rollout = Rollout(envs, cfg.seed, normalizer)
-    logger = EpochLogger(output_dir, epochs * cfg.steps_per_epoch, verbose, f"{algo} {cfg.env}")
-    logger.save_config(algo, saved_cfg or cfg)
-    start = time.time()
-    try:
-        for epoch in range(epochs):
-            # 1. Collect a batch D of trajectories by running the policy.
-            rollout.collect(actor, critic, buf)
-            # 2. Compute Phi_t for every step (and value targets if there is a critic).
-            phi = returns.policy_gradient_weights(
-                cfg.phi, gamma=cfg.gamma, lam=cfg.lam, values=buf.values, **buf.returns_args()
-            )
-            extra = {"phi": phi}
-            if critic is not None:
-                extra["v_targets"] = returns.gae(
-                    values=buf.values, gamma=cfg.gamma, lam=cfg.lam, **buf.returns_args()
-                )[1]
-            data = buf.flat(**extra)
-            if cfg.normalize_advantages:
-                data["phi"] = (data["phi"] - data["phi"].mean()) / (data["phi"].std() + 1e-8)
-            # 3. One gradient ascent step on the policy: maximise mean(log pi(a|s) * Phi_t).
-            logp, entropy = actor.log_prob_and_entropy(data["obs"], data["actions"])
-            loss_pi = -(logp * data["phi"]).mean()
-            _check_finite(loss_pi, "LossPi", epoch)
-            pi_opt.zero_grad()
-            loss_pi.backward()
-            pi_opt.step()
-            # 4. Fit V to the value targets by regression (only for the weights that use V).
-            loss_v = torch.zeros(())
-            if critic is not None:
-                for _ in range(cfg.train_v_iters):
-                    loss_v = (critic(data["obs"]) - data["v_targets"]).pow(2).mean()
-                    _check_finite(loss_v, "LossV", epoch)
-                    vf_opt.zero_grad()
-                    loss_v.backward()
-                    vf_opt.step()
-            with torch.no_grad():
-                kl = (data["logp"] - actor.log_prob(data["obs"], data["actions"])).mean()
-            ep_rets, ep_lens = rollout.stats.drain()
-            logger.store(EpRet=ep_rets, EpLen=ep_lens, VVals=buf.values)
-            logger.log_tabular("Epoch", epoch)
-            logger.log_tabular("EpRet", with_min_and_max=True)
-            logger.log_tabular("EpLen", average_only=True)
-            if critic is not None:
-                logger.log_tabular("VVals", with_min_and_max=True)
-            logger.log_tabular("TotalEnvInteracts", rollout.steps)
-            logger.log_tabular("LossPi", loss_pi.item())
-            logger.log_tabular("LossV", loss_v.item())
-            logger.log_tabular("KL", kl.item())
-            logger.log_tabular("Entropy", entropy.mean().item())
-            logger.log_tabular("Time", time.time() - start)
-            logger.update_progress(rollout.steps, ep_rets[-1] if ep_rets else None)
-            row = logger.dump_tabular()
-            last = epoch == epochs - 1
-            if output_dir is not None and (
-                last or (cfg.save_freq and (epoch + 1) % cfg.save_freq == 0)
-            ):
-                state = {
-                    "kind": algo,
-                    "epoch": epoch,
-                    "actor": actor.state_dict(),
-                    "critic": critic.state_dict() if critic else None,
-                    "obs_normalizer": normalizer.state_dict(),
-                }
-                save_checkpoint(f"{output_dir}/model.pt", state)
-    finally:
-        logger.close()
-        envs.close()
-    return Trained(actor, critic, normalizer, output_dir, row)
-
-
-def _check_finite(value: torch.Tensor, name: str, epoch: int) -> None:
-    if not torch.isfinite(value).all():
-        raise DivergenceError(f"{name} became {value.item()} at epoch {epoch}")
+    use_critic = cfg.phi in returns.NEEDS_CRITIC
+    session = Session(algo, cfg, env_fn, output_dir, verbose, use_critic=use_critic,
+                      saved_cfg=saved_cfg)  # fmt: skip
+    actor, critic, buf = session.actor, session.critic, session.buf
+    optimizers = {"pi": torch.optim.Adam(actor.parameters(), lr=cfg.pi_lr)}
+    if critic is not None:
+        optimizers["vf"] = torch.optim.Adam(critic.parameters(), lr=cfg.vf_lr)
+    for epoch in session.run(optimizers, resume):
+        # 1. Collect a batch D of trajectories by running the policy.
+        session.collect()
+        # 2. Compute Phi_t for every step (and value targets if there is a critic).
+        phi = returns.policy_gradient_weights(
+            cfg.phi, gamma=cfg.gamma, lam=cfg.lam, values=buf.values, **buf.returns_args()
+        )
+        extra = {"phi": phi}
+        if critic is not None:
+            extra["v_targets"] = returns.gae(
+                values=buf.values, gamma=cfg.gamma, lam=cfg.lam, **buf.returns_args()
+            )[1]
+        data = buf.flat(**extra)
+        if cfg.normalize_advantages:
+            data["phi"] = (data["phi"] - data["phi"].mean()) / (data["phi"].std() + 1e-8)
+        # 3. One gradient ascent step on the policy: maximise mean(log pi(a|s) * Phi_t).
+        logp, entropy = actor.log_prob_and_entropy(data["obs"], data["actions"])
+        loss_pi = -(logp * data["phi"]).mean()
+        check_finite(loss_pi, "LossPi", epoch)
+        optimizers["pi"].zero_grad()
+        loss_pi.backward()
+        optimizers["pi"].step()
+        # 4. Fit V to the value targets by regression (only for the weights that use V).
+        loss_v = torch.zeros(())
+        if critic is not None:
+            for _ in range(cfg.train_v_iters):
+                loss_v = (critic(data["obs"]) - data["v_targets"]).pow(2).mean()
+                check_finite(loss_v, "LossV", epoch)
+                optimizers["vf"].zero_grad()
+                loss_v.backward()
+                optimizers["vf"].step()
+        with torch.no_grad():
+            kl = (data["logp"] - actor.log_prob(data["obs"], data["actions"])).mean()
+        session.end_epoch(
+            epoch, LossPi=loss_pi.item(), LossV=loss_v.item(), KL=kl.item(),
+            Entropy=entropy.mean().item(),
+        )  # fmt: skip
+    return session.result()

@@ -73,7 +73,11 @@ def validate(cfg: Config) -> None:
 
 
 def train(
-    cfg: Config, env_fn: EnvFn | None = None, output_dir: str | None = None, verbose: bool = True
+    cfg: Config,
+    env_fn: EnvFn | None = None,
+    output_dir: str | None = None,
+    verbose: bool = True,
+    resume: bool = False,
 ) -> pg.Trained:
     """Train with VPG: the simplest policy gradient with normalised GAE advantages."""
-    return pg.train(_as_pg(cfg), env_fn, output_dir, verbose, algo="vpg", saved_cfg=cfg)
+    return pg.train(_as_pg(cfg), env_fn, output_dir, verbose, resume, algo="vpg", saved_cfg=cfg)
