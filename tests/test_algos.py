@@ -20,9 +20,15 @@ FAST = dict(steps_per_epoch=400, epochs=2, verbose=False, hid=(16,))
 def test_vpg_learns_cartpole_to_195():
     # Spinning Up's VPG, with a larger policy step and 8 envs so it fits well under a minute.
     result = spinrl.vpg(
-        env="CartPole-v1", seed=0, num_envs=8, steps_per_epoch=4000, total_steps=120_000,
-        pi_lr=1e-2, train_v_iters=40, verbose=False,
-    )  # fmt: skip
+        env="CartPole-v1",
+        seed=0,
+        num_envs=8,
+        steps_per_epoch=4000,
+        total_steps=120_000,
+        pi_lr=1e-2,
+        train_v_iters=40,
+        verbose=False,
+    )
     assert result.last_row["AverageEpRet"] >= 195, result.last_row
 
 
@@ -40,8 +46,20 @@ def test_pg_reward_to_go_beats_total_return_at_equal_budget():
 def test_pg_runs_with_every_phi_and_logs_spinning_up_keys(phi):
     result = spinrl.pg(env="CartPole-v1", phi=phi, **FAST)
     row = result.last_row
-    for key in ("Epoch", "AverageEpRet", "StdEpRet", "MaxEpRet", "MinEpRet", "EpLen",
-                "TotalEnvInteracts", "LossPi", "LossV", "KL", "Entropy", "Time"):  # fmt: skip
+    for key in (
+        "Epoch",
+        "AverageEpRet",
+        "StdEpRet",
+        "MaxEpRet",
+        "MinEpRet",
+        "EpLen",
+        "TotalEnvInteracts",
+        "LossPi",
+        "LossV",
+        "KL",
+        "Entropy",
+        "Time",
+    ):
         assert key in row
     assert row["TotalEnvInteracts"] == 800
     assert (result.critic is not None) == (phi not in ("total", "rtg"))
@@ -79,9 +97,16 @@ def test_value_function_learns_the_infinite_horizon_value_despite_the_time_limit
         return gym.wrappers.TimeLimit(ConstantEnv(), max_episode_steps=20)
 
     result = spinrl.vpg(
-        env_fn, gamma=gamma, lam=0.95, vf_lr=3e-2, train_v_iters=50, steps_per_epoch=200,
-        epochs=30, hid=(8,), verbose=False,
-    )  # fmt: skip
+        env_fn,
+        gamma=gamma,
+        lam=0.95,
+        vf_lr=3e-2,
+        train_v_iters=50,
+        steps_per_epoch=200,
+        epochs=30,
+        hid=(8,),
+        verbose=False,
+    )
     v = result.critic(torch.zeros(1, 1)).item()
     assert abs(v - 1 / (1 - gamma)) < 0.3, (v, truncated_mean)
 
@@ -149,8 +174,12 @@ def test_run_directory_holds_config_progress_events_and_a_loadable_checkpoint(tm
 def test_vpg_config_defaults_are_spinning_ups():
     cfg = vpg.Config()
     assert (cfg.steps_per_epoch, cfg.gamma, cfg.lam, cfg.pi_lr, cfg.vf_lr) == (
-        4000, 0.99, 0.97, 3e-4, 1e-3,
-    )  # fmt: skip
+        4000,
+        0.99,
+        0.97,
+        3e-4,
+        1e-3,
+    )
     assert (cfg.train_v_iters, cfg.hid, cfg.act) == (80, (64, 64), "tanh")
     assert {f.name for f in dataclasses.fields(vpg.Config)} < {
         f.name for f in dataclasses.fields(pg.Config)

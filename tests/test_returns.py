@@ -94,10 +94,19 @@ def test_every_weight_matches_per_episode_double_sums(batch):
 @given(batches())
 def test_one_column_1d_input_equals_2d_input(batch):
     rewards, values, term, trunc, final_v, last_v, gamma, lam = batch
-    one = R.gae(rewards[:, 0], values[:, 0], term[:, 0], trunc[:, 0], gamma, lam,
-                final_v[:, 0], last_v[0])[0]  # fmt: skip
-    two = R.gae(rewards[:, :1], values[:, :1], term[:, :1], trunc[:, :1], gamma, lam,
-                final_v[:, :1], last_v[:1])[0]  # fmt: skip
+    one = R.gae(
+        rewards[:, 0], values[:, 0], term[:, 0], trunc[:, 0], gamma, lam, final_v[:, 0], last_v[0]
+    )[0]
+    two = R.gae(
+        rewards[:, :1],
+        values[:, :1],
+        term[:, :1],
+        trunc[:, :1],
+        gamma,
+        lam,
+        final_v[:, :1],
+        last_v[:1],
+    )[0]
     np.testing.assert_allclose(one, two[:, 0])
 
 

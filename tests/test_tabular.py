@@ -104,9 +104,15 @@ def estimates_with(kind, mdp, pi, batch, lam=0.8):
         weights = Q[batch.states, batch.actions] - V[batch.states]
     else:
         weights = returns.policy_gradient_weights(
-            kind, batch.rewards, batch.terminated, batch.truncated, mdp.gamma, lam,
-            values=values, final_values=final_values,
-        )  # fmt: skip
+            kind,
+            batch.rewards,
+            batch.terminated,
+            batch.truncated,
+            mdp.gamma,
+            lam,
+            values=values,
+            final_values=final_values,
+        )
     time_discount = 1.0 if kind == "total" else mdp.gamma
     return tb.score_function_estimates(batch, pi, weights, time_discount)
 

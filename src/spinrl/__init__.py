@@ -13,13 +13,20 @@ __version__ = "0.1.0"
 
 
 def _api(name: str):
-    def run(env_fn=None, *, output_dir=None, verbose=True, **config):
+    def run(env_fn=None, *, output_dir=None, verbose=True, resume=False, callback=None, **config):
         from spinrl.algos import ALGOS
         from spinrl.config import build_config
+        from spinrl.errors import ConfigError
 
         module = ALGOS[name]
+        preset = config.pop("preset", None)
+        if preset is not None:
+            presets = getattr(module, "PRESETS", {})
+            if preset not in presets:
+                raise ConfigError(f"{name} has no preset {preset!r}; it has {sorted(presets)}")
+            config = {**presets[preset], **config}
         cfg = build_config(module.Config, config)
-        return module.train(cfg, env_fn=env_fn, output_dir=output_dir, verbose=verbose)
+        return module.train(cfg, env_fn, output_dir, verbose, resume, callback)
 
     run.__name__ = name
     run.__doc__ = (
@@ -30,3 +37,4 @@ def _api(name: str):
 
 pg = _api("pg")
 vpg = _api("vpg")
+ppo = _api("ppo")

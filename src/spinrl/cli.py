@@ -85,7 +85,44 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default="data", help="where runs go (default: data)")
     parser.add_argument("--overwrite", action="store_true", help="replace runs that already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint"
+    )
+    presets = getattr(module, "PRESETS", {})
+    if presets:
+        parser.add_argument(
+            "--preset",
+            choices=sorted(presets),
+            help="start from a published set of hyperparameters; given fields still win",
+        )
     return parser
+
+
+RESUME_MAY_CHANGE = ("epochs", "total_steps", "save_freq")
+
+
+def _plan_resume(algo: str, module, given: dict, run_path: Path):
+    from spinrl.checkpoint import read_json
+
+    saved = read_json(run_path / "config.json")
+    if saved.get("algo") != algo:
+        raise ConfigError(f"{run_path} is a {saved.get('algo')!r} run, not {algo!r}")
+    if not isinstance(saved.get("config"), dict):
+        raise ConfigError(f"{run_path / 'config.json'} has no 'config' object")
+    values = dict(saved["config"])
+    changed = sorted(
+        n for n, v in given.items() if n not in RESUME_MAY_CHANGE and [values.get(n)] != v
+    )
+    if changed:
+        raise ConfigError(
+            f"--resume keeps the run's config; these fields cannot change: {', '.join(changed)}"
+        )
+    for name in RESUME_MAY_CHANGE:
+        if name in given:
+            values[name] = given[name][0]
+    cfg = build_config(module.Config, values)
+    module.validate(cfg)
+    return [(cfg, run_path)]
 
 
 def _slug(value) -> str:
@@ -112,6 +149,13 @@ def plan_runs(algo: str, argv: list[str]) -> tuple[list[tuple[object, Path]], ar
         for name in field_names
         if getattr(args, name) is not None
     }
+    if args.resume:
+        if any(len(v) > 1 for v in given.values()):
+            raise ConfigError("--resume continues one run; give each field one value")
+        given = {n: [list(v[0]) if isinstance(v[0], tuple) else v[0]] for n, v in given.items()}
+        return _plan_resume(algo, module, given, Path(args.resume)), args
+    preset = getattr(module, "PRESETS", {}).get(getattr(args, "preset", None), {})
+    given = {**{n: [v] for n, v in preset.items()}, **given}
     seeds = given.pop("seed", [0])
     varying = [name for name, values in given.items() if len(values) > 1]
     default_env = given.get("env", [module.Config().env])[0]
@@ -150,8 +194,11 @@ def cmd_train(args) -> int:
     for i, (cfg, path) in enumerate(plan):
         if len(plan) > 1 and not opts.quiet:
             print(f"[{i + 1}/{len(plan)}] {path}")
-        prepare_run_dir(path, overwrite=opts.overwrite)
-        result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet)
+        if not opts.resume:
+            prepare_run_dir(path, overwrite=opts.overwrite)
+        result = module.train(
+            cfg, output_dir=str(path), verbose=not opts.quiet, resume=bool(opts.resume)
+        )
         ret = result.last_row.get("AverageEpRet")
         print(f"run written to {path}  (final AverageEpRet {ret:.1f})")
     return 0
@@ -186,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:2] == ["train", "--resume"] and len(argv) >= 3:
+            from spinrl.checkpoint import read_json
+
+            algo = read_json(Path(argv[2]) / "config.json").get("algo", "?")
+            argv = ["train", str(algo), *argv[1:]]
         if argv[:1] == ["train"] and len(argv) == 2 and argv[1] in ("-h", "--help"):
             print(
                 "usage: spinrl train ALGO [--FIELD VALUE ...]; ALGO is one of "

@@ -156,6 +156,34 @@ class ObsNormalizer:
         self.rms.load_state_dict(state)
 
 
+class RewardScaler:
+    """r -> clip(r / sqrt(Var[G] + eps), -clip, clip), with G each env's running discounted
+    return (the reward scaling of SB3's VecNormalize and CleanRL). Disabled, the identity.
+
+    Only the rewards the agent learns from are scaled; episode statistics stay in raw units.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, enabled: bool, clip: float = 10.0) -> None:
+        self.enabled, self.gamma, self.clip = enabled, gamma, clip
+        self.rms = RunningMeanStd(())
+        self.returns = np.zeros(num_envs)
+
+    def __call__(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return rewards
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns)
+        self.returns[done] = 0.0
+        return np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip)
+
+    def state_dict(self) -> dict:
+        return {"returns": self.returns.copy(), **self.rms.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.returns = np.asarray(state["returns"], np.float64).copy()
+        self.rms.load_state_dict(state)
+
+
 class EpisodeStats:
     """Running return and length per env; finished episodes are collected until drained.
 

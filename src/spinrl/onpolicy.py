@@ -30,6 +30,7 @@ from spinrl.checkpoint import load_checkpoint, save_checkpoint
 from spinrl.envs import (
     EnvFn,
     ObsNormalizer,
+    RewardScaler,
     check_action_space,
     make_vec_env,
     set_vec_env_state,
@@ -75,6 +76,7 @@ class Session:
         *,
         use_critic: bool = True,
         orthogonal: bool = False,
+        log_std_init: float = -0.5,
         saved_cfg=None,
     ) -> None:
         self.algo, self.cfg = algo, cfg
@@ -90,12 +92,20 @@ class Session:
         except Exception:
             self.envs.close()
             raise
-        self.actor = make_actor(obs_space, act_space, cfg.hid, cfg.act, orthogonal)
+        self.actor = make_actor(
+            obs_space, act_space, cfg.hid, cfg.act, orthogonal, log_std_init=log_std_init
+        )
         self.critic = VCritic(obs_dim, cfg.hid, cfg.act, orthogonal) if use_critic else None
         self.normalizer = ObsNormalizer((obs_dim,), cfg.normalize_obs)
         discrete = isinstance(act_space, gym.spaces.Discrete)
         self.buf = RolloutBuffer(self.T, cfg.num_envs, obs_dim, act_space.shape, discrete)
-        self.rollout = Rollout(self.envs, cfg.seed, self.normalizer)
+        self.reward_scaler = RewardScaler(
+            cfg.num_envs,
+            cfg.gamma,
+            getattr(cfg, "normalize_reward", False),
+            getattr(cfg, "reward_clip", 10.0),
+        )
+        self.rollout = Rollout(self.envs, cfg.seed, self.normalizer, self.reward_scaler)
         self.rng = self.rollout.rng  # minibatch shuffles draw from the same saved generator
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.saved_cfg = saved_cfg or cfg
@@ -104,11 +114,16 @@ class Session:
         self.logger: EpochLogger | None = None
         self.verbose = verbose
         self.last_row: dict = {}
+        self.last_episode_returns: list[float] = []
 
     # --- the epoch loop ---------------------------------------------------------------------
 
-    def run(self, optimizers: dict, resume: bool = False) -> Iterator[int]:
-        """Yield the epochs still to train; resume first if asked. Cleans up at the end."""
+    def run(self, optimizers: dict, resume: bool = False, callback=None) -> Iterator[int]:
+        """Yield the epochs still to train; resume first if asked. Cleans up at the end.
+
+        ``callback(session)``, if given, runs after every epoch; returning True ends training
+        (``session.last_row`` and ``session.last_episode_returns`` describe the epoch).
+        """
         self.optimizers = optimizers
         if resume:
             self._resume()
@@ -122,7 +137,10 @@ class Session:
         self.logger.update_progress(self.rollout.steps, None)
         self._start = time.time()
         try:
-            yield from range(self.start_epoch, self.epochs)
+            for epoch in range(self.start_epoch, self.epochs):
+                yield epoch
+                if callback is not None and callback(self):
+                    break
         finally:
             self.logger.close()
             self.envs.close()
@@ -135,6 +153,7 @@ class Session:
         Time) and checkpoint when due."""
         logger = self.logger
         ep_rets, ep_lens = self.rollout.stats.drain()
+        self.last_episode_returns = ep_rets
         logger.store(EpRet=ep_rets, EpLen=ep_lens)
         logger.log_tabular("Epoch", epoch)
         logger.log_tabular("EpRet", with_min_and_max=True)
@@ -166,6 +185,7 @@ class Session:
             "critic": self.critic.state_dict() if self.critic is not None else None,
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "obs_normalizer": self.normalizer.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict(),
             "rollout": {
                 "obs": np.asarray(self.rollout.obs),
                 "ep_ret": stats.ret,
@@ -190,6 +210,7 @@ class Session:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
             self.normalizer.load_state_dict(state["obs_normalizer"])
+            self.reward_scaler.load_state_dict(state["reward_scaler"])
             roll = state["rollout"]
             if "envs" not in state:
                 raise CheckpointError("it has no environment state (the run used async envs)")

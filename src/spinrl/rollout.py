@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from spinrl.buffers import RolloutBuffer
-from spinrl.envs import EpisodeStats, ObsNormalizer, final_observations
+from spinrl.envs import EpisodeStats, ObsNormalizer, RewardScaler, final_observations
 from spinrl.errors import ConfigError, EnvError
 from spinrl.policies import action_clipper, fused_forward
 
@@ -48,9 +48,16 @@ def epoch_plan(steps_per_epoch: int, epochs: int, num_envs: int, total_steps: in
 class Rollout:
     """Holds the envs' current observations across epochs and fills buffers from them."""
 
-    def __init__(self, envs: gym.vector.VectorEnv, seed: int, normalizer: ObsNormalizer) -> None:
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        seed: int,
+        normalizer: ObsNormalizer,
+        reward_scaler: RewardScaler | None = None,
+    ) -> None:
         self.envs = envs
         self.normalizer = normalizer
+        self.reward_scaler = reward_scaler or RewardScaler(envs.num_envs, 1.0, enabled=False)
         self.clip = action_clipper(envs.single_action_space)
         self.obs, _ = envs.reset(seed=seed)
         self.stats = EpisodeStats(envs.num_envs)
@@ -68,10 +75,11 @@ class Rollout:
             if not np.isfinite(rewards).all():
                 raise EnvError(f"the environment returned a non-finite reward at step {self.steps}")
             buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp
-            buf.rewards[t], buf.terminated[t], buf.truncated[t] = rewards, terminated, truncated
+            done = terminated | truncated
+            buf.rewards[t] = self.reward_scaler(rewards, done)
+            buf.terminated[t], buf.truncated[t] = terminated, truncated
             buf.values[t] = outs[1][:, 0] if critic is not None else 0.0
             buf.final_values[t] = 0.0
-            done = terminated | truncated
             if done.any():
                 cut = truncated & ~terminated
                 if critic is not None and cut.any():

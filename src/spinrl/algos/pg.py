@@ -105,19 +105,21 @@ def train(
     output_dir: str | None = None,
     verbose: bool = True,
     resume: bool = False,
+    callback=None,
     algo: str = "pg",
     saved_cfg=None,
 ) -> Trained:
     """Train a policy with the simplest policy gradient; see the module docstring."""
     validate(cfg)
     use_critic = cfg.phi in returns.NEEDS_CRITIC
-    session = Session(algo, cfg, env_fn, output_dir, verbose, use_critic=use_critic,
-                      saved_cfg=saved_cfg)  # fmt: skip
+    session = Session(
+        algo, cfg, env_fn, output_dir, verbose, use_critic=use_critic, saved_cfg=saved_cfg
+    )
     actor, critic, buf = session.actor, session.critic, session.buf
     optimizers = {"pi": torch.optim.Adam(actor.parameters(), lr=cfg.pi_lr)}
     if critic is not None:
         optimizers["vf"] = torch.optim.Adam(critic.parameters(), lr=cfg.vf_lr)
-    for epoch in session.run(optimizers, resume):
+    for epoch in session.run(optimizers, resume, callback):
         # 1. Collect a batch D of trajectories by running the policy.
         session.collect()
         # 2. Compute Phi_t for every step (and value targets if there is a critic).
@@ -151,7 +153,10 @@ def train(
         with torch.no_grad():
             kl = (data["logp"] - actor.log_prob(data["obs"], data["actions"])).mean()
         session.end_epoch(
-            epoch, LossPi=loss_pi.item(), LossV=loss_v.item(), KL=kl.item(),
+            epoch,
+            LossPi=loss_pi.item(),
+            LossV=loss_v.item(),
+            KL=kl.item(),
             Entropy=entropy.mean().item(),
-        )  # fmt: skip
+        )
     return session.result()

@@ -78,6 +78,9 @@ def train(
     output_dir: str | None = None,
     verbose: bool = True,
     resume: bool = False,
+    callback=None,
 ) -> pg.Trained:
     """Train with VPG: the simplest policy gradient with normalised GAE advantages."""
-    return pg.train(_as_pg(cfg), env_fn, output_dir, verbose, resume, algo="vpg", saved_cfg=cfg)
+    return pg.train(
+        _as_pg(cfg), env_fn, output_dir, verbose, resume, callback, algo="vpg", saved_cfg=cfg
+    )

@@ -1,0 +1,141 @@
+"""PPO: the clipped surrogate, KL and value loss against hand computations; time limits in
+the value targets; learning on CartPole; presets."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import spinrl
+from spinrl import returns
+from spinrl.algos import ppo
+from spinrl.buffers import RolloutBuffer
+from spinrl.envs import ObsNormalizer, make_vec_env
+from spinrl.policies import CategoricalActor
+from spinrl.rollout import Rollout
+
+
+def test_clipped_surrogate_by_hand():
+    # Four samples: ratios e^0.5 ~ 1.649, e^-0.5 ~ 0.607, 1.1, 0.9; clip 0.2.
+    logp_old = torch.zeros(4)
+    logp = torch.log(torch.tensor([math.exp(0.5), math.exp(-0.5), 1.1, 0.9]))
+    adv = torch.tensor([1.0, 1.0, -2.0, -2.0])
+    loss, kl, clip_frac = ppo.clipped_surrogate(logp, logp_old, adv, 0.2)
+    # min(r A, clip(r) A): 1.2 (clipped above), 0.607 (unclipped is smaller), -2.2, -2.0 (clipped)
+    expected = -(1.2 + math.exp(-0.5) - 2.2 - 1.8) / 4
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    ratios = [math.exp(0.5), math.exp(-0.5), 1.1, 0.9]
+    k3 = np.mean([(r - 1) - math.log(r) for r in ratios])
+    assert kl.item() == pytest.approx(k3, rel=1e-6)
+    assert clip_frac.item() == pytest.approx(0.5)
+
+
+def test_clipped_surrogate_gradient_vanishes_outside_the_clip_range():
+    logp = torch.log(torch.tensor([1.5, 1.05])).requires_grad_()
+    loss, _, _ = ppo.clipped_surrogate(logp, torch.zeros(2), torch.tensor([1.0, 1.0]), 0.2)
+    loss.backward()
+    # Sample 0 is past 1 + eps with A > 0: no gradient. Sample 1: d(-r/2)/dlogp = -r/2.
+    assert logp.grad[0].item() == 0.0
+    assert logp.grad[1].item() == pytest.approx(-1.05 / 2)
+
+
+def test_value_loss_plain_and_clipped():
+    v, v_old, target = torch.tensor([3.0]), torch.tensor([1.0]), torch.tensor([4.0])
+    assert ppo.value_loss(v, v_old, target, None).item() == pytest.approx(0.5)
+    # clipped value: 1 + clip(2, -.5, .5) = 1.5; max((3-4)^2, (1.5-4)^2) / 2 = 3.125
+    assert ppo.value_loss(v, v_old, target, 0.5).item() == pytest.approx(3.125)
+
+
+class ConstantEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 1.0, False, False, {}
+
+
+class FixedValue(nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, 1))
+        with torch.no_grad():
+            self.net[0].weight.zero_()
+            self.net[0].bias.fill_(value)
+
+
+def test_value_targets_under_a_time_limit_are_the_infinite_horizon_value():
+    # Reward 1 forever, cut by a time limit of 5 steps: the true value is 1 / (1 - gamma).
+    # With the exact V, every lambda-return target must equal it, including the steps right
+    # before a truncation; treating truncation as termination would give 1 + gamma + ... only.
+    gamma, lam = 0.9, 0.95
+    v_true = 1 / (1 - gamma)
+    envs = make_vec_env(lambda: gym.wrappers.TimeLimit(ConstantEnv(), 5), num_envs=3)
+    buf = RolloutBuffer(T=12, N=3, obs_dim=1, act_shape=(), discrete=True)
+    rollout = Rollout(envs, seed=0, normalizer=ObsNormalizer((1,), False))
+    rollout.collect(CategoricalActor(1, 2, (4,)), FixedValue(v_true), buf)
+    assert buf.truncated.sum() == 6
+    _, targets = returns.gae(values=buf.values, gamma=gamma, lam=lam, **buf.returns_args())
+    np.testing.assert_allclose(targets, v_true, rtol=1e-6)
+    # The same batch with truncation mistaken for termination is visibly wrong.
+    wrong = returns.gae(
+        buf.rewards,
+        buf.values,
+        buf.terminated | buf.truncated,
+        np.zeros_like(buf.truncated),
+        gamma,
+        lam,
+        last_values=buf.last_values,
+    )[1]
+    assert wrong[buf.truncated].max() == pytest.approx(1.0)
+
+
+def test_ppo_solves_cartpole():
+    history = []
+
+    def solved(session):
+        history.extend(session.last_episode_returns)
+        return len(history) >= 20 and np.mean(history[-20:]) >= 475
+
+    spinrl.ppo(env="CartPole-v1", seed=0, total_steps=150_000, verbose=False, callback=solved)
+    assert np.mean(history[-20:]) >= 475
+
+
+def test_ppo_runs_on_continuous_actions_with_normalisation():
+    result = spinrl.ppo(
+        env="Pendulum-v1",
+        num_envs=2,
+        steps_per_epoch=256,
+        epochs=2,
+        minibatch_size=64,
+        normalize_obs=True,
+        normalize_reward=True,
+        clip_vloss=True,
+        target_kl=0.02,
+        verbose=False,
+    )
+    row = result.last_row
+    for key in ("LossPi", "LossV", "KL", "Entropy", "ClipFrac", "StopIter", "ExplainedVar"):
+        assert math.isfinite(row[key]), key
+    assert row["TotalEnvInteracts"] == 512
+
+
+def test_spinningup_preset_and_overrides():
+    result = spinrl.ppo(
+        env="CartPole-v1",
+        preset="spinningup",
+        epochs=1,
+        steps_per_epoch=400,
+        minibatch_size=400,
+        verbose=False,
+    )
+    assert 1 <= result.last_row["StopIter"] <= 80
+    assert ppo.PRESETS["spinningup"]["target_kl"] == 0.01
+    with pytest.raises(spinrl.errors.ConfigError, match="no preset 'zoo'"):
+        spinrl.ppo(env="CartPole-v1", preset="zoo")

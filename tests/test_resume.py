@@ -1,0 +1,91 @@
+"""Exact resume: a run killed with SIGKILL and resumed ends where an uninterrupted run ends."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from spinrl.checkpoint import load_checkpoint
+from spinrl.cli import main
+
+SETTINGS = {
+    "CartPole-v1": ["--num-envs", "2", "--steps-per-epoch", "256", "--epochs", "14"],
+    "HalfCheetah-v5": ["--num-envs", "2", "--steps-per-epoch", "256", "--epochs", "10",
+                       "--normalize-obs", "true", "--normalize-reward", "true"],
+}  # fmt: skip
+COMMON = ["--minibatch-size", "128", "--update-epochs", "2", "--save-freq", "1", "--quiet"]
+
+
+def _argv(env, data_dir, name):
+    return ["train", "ppo", "--env", env, *SETTINGS[env], *COMMON,
+            "--data-dir", str(data_dir), "--exp-name", name]  # fmt: skip
+
+
+def _rows(run: Path):
+    with open(run / "progress.csv") as f:
+        return [{k: v for k, v in row.items() if k != "Time"} for row in csv.DictReader(f)]
+
+
+def _kill_midway(argv, run: Path, rows_before_kill: int) -> int:
+    """Start training in a child process and SIGKILL it once it has logged enough epochs."""
+    proc = subprocess.Popen([sys.executable, "-m", "spinrl.cli", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    progress = run / "progress.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if progress.exists() and len(progress.read_text().splitlines()) > rows_before_kill:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(progress.read_text().splitlines()) - 1
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "HalfCheetah-v5"])
+def test_killed_and_resumed_run_equals_uninterrupted_run(env, tmp_path):
+    assert main(_argv(env, tmp_path, "straight")) == 0
+    straight = tmp_path / "straight" / "straight_s0"
+
+    argv = _argv(env, tmp_path, "killed")
+    run = tmp_path / "killed" / "killed_s0"
+    logged = _kill_midway(argv, run, rows_before_kill=3)
+    assert 3 <= logged < 10
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+
+    assert _rows(run) == _rows(straight)
+    a, b = load_checkpoint(straight / "model.pt"), load_checkpoint(run / "model.pt")
+    for part in ("actor", "critic"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)
+    for key in ("mean", "var"):
+        assert torch.equal(a["obs_normalizer"][key], b["obs_normalizer"][key])
+    assert a["optimizers"]["opt"]["state"].keys() == b["optimizers"]["opt"]["state"].keys()
+    for k, state in a["optimizers"]["opt"]["state"].items():
+        assert torch.equal(state["exp_avg_sq"], b["optimizers"]["opt"]["state"][k]["exp_avg_sq"])
+
+
+def test_resume_refuses_corrupt_checkpoints_and_changed_configs(tmp_path, capsys):
+    argv = ["train", "ppo", "--env", "CartPole-v1", "--steps-per-epoch", "128", "--epochs", "2",
+            "--minibatch-size", "64", "--quiet", "--data-dir", str(tmp_path), "--exp-name", "r"]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "r" / "r_s0"
+    capsys.readouterr()
+    assert main(["train", "ppo", "--resume", str(run), "--hid", "[8]"]) == 2
+    assert "cannot change: hid" in capsys.readouterr().err
+    assert main(["train", "vpg", "--resume", str(run)]) == 2
+    assert "is a 'ppo' run, not 'vpg'" in capsys.readouterr().err
+    data = (run / "model.pt").read_bytes()
+    (run / "model.pt").write_bytes(data[: len(data) // 3])
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be loaded safely" in err and err.count("\n") == 1
+    (run / "model.pt").unlink()
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 2
+    assert "does not exist" in capsys.readouterr().err
