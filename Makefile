@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Train the best algorithm spinrl has on CartPole-v1, then plot its learning curve.
 run: $(STAMP)
-	$(BIN)/spinrl train vpg --env CartPole-v1 --seed 0 --num-envs 8 --pi-lr 0.01 --total-steps 200000 --exp-name make_run --data-dir data --overwrite
+	$(BIN)/spinrl train ppo --env CartPole-v1 --seed 0 --total-steps 100000 --exp-name make_run --data-dir data --overwrite
 	$(BIN)/spinrl plot data/make_run --value AverageEpRet --out data/make_run/learning_curve.png
 	@echo "run directory:  data/make_run/make_run_s0"
 	@echo "learning curve: data/make_run/learning_curve.png"

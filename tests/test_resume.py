@@ -73,7 +73,8 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(env, tmp_path):
 
 def test_resume_refuses_corrupt_checkpoints_and_changed_configs(tmp_path, capsys):
     argv = ["train", "ppo", "--env", "CartPole-v1", "--steps-per-epoch", "128", "--epochs", "2",
-            "--minibatch-size", "64", "--quiet", "--data-dir", str(tmp_path), "--exp-name", "r"]  # fmt: skip
+            "--minibatch-size", "64", "--quiet", "--data-dir", str(tmp_path),
+            "--exp-name", "r"]  # fmt: skip
     assert main(argv) == 0
     run = tmp_path / "r" / "r_s0"
     capsys.readouterr()

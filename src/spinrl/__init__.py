@@ -38,3 +38,4 @@ def _api(name: str):
 pg = _api("pg")
 vpg = _api("vpg")
 ppo = _api("ppo")
+trpo = _api("trpo")

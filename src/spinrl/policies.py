@@ -125,6 +125,15 @@ class CategoricalActor(nn.Module):
         logp_all = self.log_probs_all(obs)
         return -(logp_all.exp() * logp_all).sum(-1)
 
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The numbers that pin down pi(.|s): the log-probabilities of all actions."""
+        return (self.log_probs_all(obs),)
+
+    def kl(self, old: tuple[torch.Tensor, ...], obs: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of KL(pi_old(.|s) || pi(.|s)) = sum_a p_old (log p_old - log p)."""
+        (logp_old,) = old
+        return (logp_old.exp() * (logp_old - self.log_probs_all(obs))).sum(-1).mean()
+
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         return self.logits_net(obs).argmax(-1)
 
@@ -191,6 +200,19 @@ class GaussianActor(nn.Module):
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
         return self._entropy().expand(obs.shape[:-1])
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The numbers that pin down pi(.|s): the means and the log standard deviations."""
+        return self.mu_net(obs), self.log_std
+
+    def kl(self, old: tuple[torch.Tensor, ...], obs: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of KL(N_old || N), in closed form per dimension:
+        log(sigma / sigma_old) + (sigma_old^2 + (mu_old - mu)^2) / (2 sigma^2) - 1/2."""
+        mu_old, log_std_old = old
+        mu, log_std = self.mu_net(obs), self.log_std
+        var, var_old = (2 * log_std).exp(), (2 * log_std_old).exp()
+        kl = log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5
+        return kl.sum(-1).mean()
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         return self.mu_net(obs)
