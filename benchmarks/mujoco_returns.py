@@ -1,0 +1,110 @@
+"""Returns on MuJoCo: final average return of spinrl's PPO and TRPO, with learning curves.
+
+For each (algorithm, task, seed) it trains for --steps env steps and records the mean return
+of the last 100 training episodes. Runs go to data/bench/<algo>_<task>/... (resumable:
+finished runs are skipped), the table to results/mujoco_returns.md and one learning-curve
+PNG per task to results/.
+
+Published figures for comparison (final average return):
+- CleanRL ppo_continuous_action.py at 1M steps (CleanRL docs, PPO MuJoCo v4 benchmark):
+  HalfCheetah 1443, Hopper 2383, Walker2d 2288 (the figures quoted in the spinrl issue).
+- Spinning Up PyTorch PPO at 3M steps (Spinning Up benchmarks page, read off its curves):
+  HalfCheetah ~3260, Hopper ~2480, Walker2d ~2600.
+
+Usage: .venv/bin/python benchmarks/mujoco_returns.py --algos ppo --envs HalfCheetah-v5 \\
+           --seeds 0 1 2 --steps 1000000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+DATA = Path("data/bench")
+CLEANRL_1M = {"HalfCheetah-v5": 1443, "Hopper-v5": 2383, "Walker2d-v5": 2288}
+SPINNINGUP_3M = {"HalfCheetah-v5": 3260, "Hopper-v5": 2480, "Walker2d-v5": 2600}
+SETTINGS = {"ppo": {"preset": "mujoco"}, "trpo": {"normalize_obs": True}}
+
+
+def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
+    import numpy as np
+    import torch
+
+    import spinrl
+    from spinrl.logger import prepare_run_dir
+
+    torch.set_num_threads(1)
+    exp = f"{algo}_{env.split('-')[0].lower()}"
+    run_dir = DATA / exp / f"{exp}_s{seed}"
+    summary = run_dir / "final.json"
+    if summary.exists():
+        return json.loads(summary.read_text())
+    history: list[float] = []
+
+    def record(session) -> bool:
+        history.extend(session.last_episode_returns)
+        return False
+
+    prepare_run_dir(run_dir, overwrite=True)
+    start = time.time()
+    getattr(spinrl, algo)(env=env, seed=seed, total_steps=steps, output_dir=str(run_dir),
+                          verbose=False, callback=record, **SETTINGS[algo])  # fmt: skip
+    out = {"algo": algo, "env": env, "seed": seed, "steps": steps,
+           "final_return": float(np.mean(history[-100:])),
+           "hours": (time.time() - start) / 3600}  # fmt: skip
+    summary.write_text(json.dumps(out))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algos", nargs="+", default=["ppo", "trpo"])
+    parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(run_one, *zip(*jobs, strict=True)))
+
+    from spinrl.plot import plot
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# MuJoCo returns",
+        "",
+        "Final return = mean of the last 100 training episodes. PPO uses `--preset mujoco`, "
+        "TRPO its defaults with observation normalisation.",
+        "",
+        "| algorithm | task | steps | seeds | final return (mean +- std) | per seed | CleanRL 1M"
+        " | Spinning Up 3M |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for algo in args.algos:
+        for env in args.envs:
+            rs = [r for r in results if r["algo"] == algo and r["env"] == env]
+            finals = [r["final_return"] for r in rs]
+            spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+            per_seed = ", ".join(f"{f:.0f}" for f in finals)
+            lines.append(
+                f"| {algo} | {env} | {args.steps:,} | {len(rs)} | "
+                f"{statistics.mean(finals):.0f} +- {spread:.0f} | {per_seed} | "
+                f"{CLEANRL_1M.get(env, '-')} | {SPINNINGUP_3M.get(env, '-')} |"
+            )
+    for env in args.envs:
+        dirs = [DATA / f"{a}_{env.split('-')[0].lower()}" for a in args.algos]
+        name = env.split("-")[0].lower()
+        plot([d for d in dirs if d.exists()], out=RESULTS / f"mujoco_{name}.png", smoothing=2)
+        lines.append(f"\n![{env}](mujoco_{name}.png)")
+    (RESULTS / "mujoco_returns.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
