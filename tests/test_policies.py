@@ -143,3 +143,30 @@ def test_make_actor_picks_by_space_and_refuses_others():
         make_actor(gym.spaces.Box(0, 1, (8, 8, 3)), gym.spaces.Discrete(2), (8,), "tanh")
     with pytest.raises(EnvError, match="Dict"):
         make_actor(gym.spaces.Dict({"a": box}), gym.spaces.Discrete(2), (8,), "tanh")
+
+
+def test_rollout_samplers_match_the_torch_log_likelihoods_and_distributions():
+    # The rollout samples in numpy from the network outputs; its log-probabilities must be the
+    # ones the update recomputes in torch, and its samples must follow the same distribution.
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    obs = torch.randn(1, 3)
+    cat = CategoricalActor(3, 4, hid=(8,))
+    with torch.no_grad():
+        logits = cat.logits_net(obs).numpy()
+        probs = cat.log_probs_all(obs).exp()[0].double().numpy()
+    n = 200_000
+    act, logp = cat.numpy_sampler()(np.repeat(logits, n, 0), rng)
+    counts = np.bincount(act, minlength=4)
+    assert ((counts - n * probs) ** 2 / (n * probs)).sum() < 25.0  # chi2, 3 dof
+    torch_logp = cat.log_prob(obs.expand(8, 3), torch.as_tensor(act[:8])).detach().numpy()
+    np.testing.assert_allclose(logp[:8], torch_logp, rtol=1e-5)
+
+    gauss = GaussianActor(3, 2, hid=(8,), log_std_init=-0.3)
+    with torch.no_grad():
+        mu = gauss.mu_net(obs).numpy()
+    act, logp = gauss.numpy_sampler()(np.repeat(mu, n, 0), rng)
+    np.testing.assert_allclose(act.mean(0), mu[0], atol=0.01)
+    np.testing.assert_allclose(act.std(0), [math.exp(-0.3)] * 2, rtol=0.01)
+    torch_logp = gauss.log_prob(obs.expand(8, 3), torch.as_tensor(act[:8])).detach().numpy()
+    np.testing.assert_allclose(logp[:8], torch_logp, rtol=1e-5, atol=1e-5)

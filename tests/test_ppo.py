@@ -23,7 +23,8 @@ def test_clipped_surrogate_by_hand():
     logp_old = torch.zeros(4)
     logp = torch.log(torch.tensor([math.exp(0.5), math.exp(-0.5), 1.1, 0.9]))
     adv = torch.tensor([1.0, 1.0, -2.0, -2.0])
-    loss, kl, clip_frac = ppo.clipped_surrogate(logp, logp_old, adv, 0.2)
+    loss = ppo.clipped_surrogate(logp, logp_old, adv, 0.2)
+    kl, clip_frac = ppo.ratio_stats(logp, logp_old, 0.2)
     # min(r A, clip(r) A): 1.2 (clipped above), 0.607 (unclipped is smaller), -2.2, -2.0 (clipped)
     expected = -(1.2 + math.exp(-0.5) - 2.2 - 1.8) / 4
     assert loss.item() == pytest.approx(expected, rel=1e-6)
@@ -35,7 +36,7 @@ def test_clipped_surrogate_by_hand():
 
 def test_clipped_surrogate_gradient_vanishes_outside_the_clip_range():
     logp = torch.log(torch.tensor([1.5, 1.05])).requires_grad_()
-    loss, _, _ = ppo.clipped_surrogate(logp, torch.zeros(2), torch.tensor([1.0, 1.0]), 0.2)
+    loss = ppo.clipped_surrogate(logp, torch.zeros(2), torch.tensor([1.0, 1.0]), 0.2)
     loss.backward()
     # Sample 0 is past 1 + eps with A > 0: no gradient. Sample 1: d(-r/2)/dlogp = -r/2.
     assert logp.grad[0].item() == 0.0

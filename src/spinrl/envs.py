@@ -83,12 +83,69 @@ def make_vec_env(
     else:
         env_fn = env
     fns = [env_fn] * num_envs
-    mode = gym.vector.AutoresetMode.SAME_STEP
     if vectorization == "sync":
-        return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+        return LeanSyncVectorEnv(fns)
     if vectorization == "async":
-        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     raise EnvError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+
+
+class LeanSyncVectorEnv(gym.vector.VectorEnv):
+    """Gymnasium's SyncVectorEnv with SAME_STEP autoreset, without its per-step overhead.
+
+    Measured on HalfCheetah-v5 with one env, SyncVectorEnv.step spent ~145 us around a
+    ~165 us environment step (deep copies of observations, merging info dicts key by key).
+    This loop keeps the same semantics (seeds seed + i, the reset observation returned on the
+    step an episode ends) but reduces ``info`` to what spinrl reads: on steps where an
+    episode ended, ``final_obs`` (the real final observation, None elsewhere) and its mask
+    ``_final_obs``; on other steps it is empty.
+    """
+
+    def __init__(self, env_fns: list[EnvFn]) -> None:
+        self.envs = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
+        first = self.envs[0]
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = gym.vector.utils.batch_space(
+            first.observation_space, self.num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(first.action_space, self.num_envs)
+        self.metadata = {**first.metadata, "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+        self.spec = first.spec
+        self.render_mode = first.render_mode
+        shape, dtype = first.observation_space.shape, first.observation_space.dtype
+        self._obs = np.zeros((self.num_envs, *shape), dtype=dtype)
+
+    def reset(self, *, seed=None, options=None):
+        if seed is None or isinstance(seed, int):
+            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+        for i, (env, env_seed) in enumerate(zip(self.envs, seeds, strict=True)):
+            self._obs[i], _ = env.reset(seed=env_seed, options=options)
+        return self._obs.copy(), {}
+
+    def step(self, actions):
+        n = self.num_envs
+        rewards = np.zeros(n)
+        terminated = np.zeros(n, bool)
+        truncated = np.zeros(n, bool)
+        final = None
+        for i, env in enumerate(self.envs):
+            obs, rewards[i], terminated[i], truncated[i], _ = env.step(actions[i])
+            if terminated[i] or truncated[i]:
+                if final is None:
+                    final = np.full(n, None, dtype=object)
+                final[i] = obs
+                obs, _ = env.reset()
+            self._obs[i] = obs
+        info = {} if final is None else {"final_obs": final, "_final_obs": terminated | truncated}
+        return self._obs.copy(), rewards, terminated, truncated, info
+
+    def close_extras(self, **kwargs) -> None:
+        for env in self.envs:
+            env.close()
 
 
 def final_observations(info: dict, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,15 +324,15 @@ def _set_env_state(env: gym.Env, state: dict) -> None:
 
 
 def vec_env_state(envs: gym.vector.VectorEnv) -> list[dict]:
-    """The state of every sub-environment of a SyncVectorEnv: physics or attributes, RNG,
+    """The state of every sub-environment of a sync vector env: physics or attributes, RNG,
     time-limit counter. Restoring it lets in-flight episodes continue exactly."""
-    if not isinstance(envs, gym.vector.SyncVectorEnv):
+    if not hasattr(envs, "envs"):
         raise EnvError("exact resume needs vectorization='sync'")
     return [_env_state(env) for env in envs.envs]
 
 
 def set_vec_env_state(envs: gym.vector.VectorEnv, states: list[dict]) -> None:
-    if not isinstance(envs, gym.vector.SyncVectorEnv):
+    if not hasattr(envs, "envs"):
         raise EnvError("exact resume needs vectorization='sync'")
     if len(states) != len(envs.envs):
         raise EnvError(

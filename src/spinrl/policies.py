@@ -101,16 +101,21 @@ class CategoricalActor(nn.Module):
         act = act.clamp_max(logp_all.shape[-1] - 1)
         return act.squeeze(-1), logp_all.gather(-1, act).squeeze(-1)
 
-    def sample_numpy(self, logits: np.ndarray, rng: np.random.Generator):
-        """Sample from the logits the network produced (rollout path, see fused_forward).
+    def numpy_sampler(self):
+        """A function (logits, rng) -> (actions, log pi(a|s)) for the rollout, which gets the
+        logits from fused_forward and samples in numpy (cheaper than torch at these sizes).
 
         Gumbel-max: argmax_a (logit_a + g_a) with g_a ~ Gumbel(0, 1) is distributed as
         softmax(logits).
         """
-        z = logits - logits.max(-1, keepdims=True)
-        logp_all = z - np.log(np.exp(z).sum(-1, keepdims=True))
-        act = np.argmax(logp_all + rng.gumbel(size=logp_all.shape), axis=-1)
-        return act, np.take_along_axis(logp_all, act[:, None], -1)[:, 0]
+
+        def sample(logits: np.ndarray, rng: np.random.Generator):
+            act = np.argmax(logits + rng.gumbel(size=logits.shape), axis=-1)
+            top = logits.max(-1)
+            log_norm = top + np.log(np.exp(logits - top[:, None]).sum(-1))
+            return act, logits[np.arange(len(act)), act] - log_norm
+
+        return sample
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         logp_all = self.log_probs_all(obs)
@@ -176,16 +181,22 @@ class GaussianActor(nn.Module):
         act = mu + torch.randn_like(mu) * self.log_std.exp()
         return act, diag_gaussian_log_prob(act, mu, self.log_std)
 
-    def sample_numpy(self, mu: np.ndarray, rng: np.random.Generator):
-        """Sample around the means the network produced (rollout path, see fused_forward).
+    def numpy_sampler(self):
+        """A function (means, rng) -> (actions, log pi(a|s)) for the rollout, which gets the
+        means from fused_forward and samples in numpy. sigma is fixed until the next update.
 
         With a = mu + sigma * eps, eq. 1.3 reduces to
-        -1/2 sum_i (eps_i^2 + 2 log sigma_i + log 2pi).
+        -1/2 sum_i eps_i^2 - (sum_i log sigma_i + k/2 log 2pi).
         """
-        log_std = self.log_std.detach().numpy()
-        eps = rng.standard_normal(mu.shape).astype(np.float32)
-        act = mu + eps * np.exp(log_std)
-        return act, -0.5 * (eps**2 + 2.0 * log_std + LOG_2PI).sum(-1)
+        log_std = self.log_std.detach().numpy().copy()
+        std = np.exp(log_std)
+        const = -float(log_std.sum() + 0.5 * len(log_std) * LOG_2PI)
+
+        def sample(mu: np.ndarray, rng: np.random.Generator):
+            eps = rng.standard_normal(mu.shape, dtype=np.float32)
+            return mu + eps * std, const - 0.5 * np.square(eps).sum(-1)
+
+        return sample
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return diag_gaussian_log_prob(act, self.mu_net(obs), self.log_std)
@@ -275,7 +286,7 @@ def fused_forward(nets: list[nn.Sequential]):
         parts = [fused_forward([net]) for net in nets]
         return lambda obs: [p(obs)[0] for p in parts]
     widths = [lin[-1].out_features for lin, _ in layers]
-    splits = np.cumsum(widths)[:-1]
+    bounds = list(zip(np.cumsum([0, *widths[:-1]]), np.cumsum(widths), strict=True))
     act_fns = [_ACT_FN[a] for a in layers[0][1]]
     weights, biases = [], []
     with torch.no_grad():
@@ -292,7 +303,8 @@ def fused_forward(nets: list[nn.Sequential]):
                 x = nn.functional.linear(x, w, b)
                 if i < len(act_fns):
                     x = act_fns[i](x)
-            return np.split(x.numpy(), splits, axis=-1)
+            out = x.numpy()
+            return [out[:, a:b] for a, b in bounds]
 
     return forward
 

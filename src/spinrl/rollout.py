@@ -67,10 +67,11 @@ class Rollout:
     def collect(self, actor, critic, buf: RolloutBuffer) -> None:
         """Run T steps in every env, writing buf[t, :] for t < T."""
         forward = fused_forward([actor.net] if critic is None else [actor.net, critic.net])
+        sample = actor.numpy_sampler()
         for t in range(buf.T):
             obs = self.normalizer(self.obs, update=True)
             outs = forward(obs)
-            act, logp = actor.sample_numpy(outs[0], self.rng)
+            act, logp = sample(outs[0], self.rng)
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.clip(act))
             if not np.isfinite(rewards).all():
                 raise EnvError(f"the environment returned a non-finite reward at step {self.steps}")
