@@ -52,11 +52,23 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
 
     prepare_run_dir(run_dir, overwrite=True)
     start = time.time()
-    getattr(spinrl, algo)(env=env, seed=seed, total_steps=steps, output_dir=str(run_dir),
-                          verbose=False, callback=record, **SETTINGS[algo])  # fmt: skip
-    out = {"algo": algo, "env": env, "seed": seed, "steps": steps,
-           "final_return": float(np.mean(history[-100:])),
-           "hours": (time.time() - start) / 3600}  # fmt: skip
+    getattr(spinrl, algo)(
+        env=env,
+        seed=seed,
+        total_steps=steps,
+        output_dir=str(run_dir),
+        verbose=False,
+        callback=record,
+        **SETTINGS[algo],
+    )
+    out = {
+        "algo": algo,
+        "env": env,
+        "seed": seed,
+        "steps": steps,
+        "final_return": float(np.mean(history[-100:])),
+        "hours": (time.time() - start) / 3600,
+    }
     summary.write_text(json.dumps(out))
     return out
 

@@ -45,13 +45,27 @@ def _sb3_cartpole(seed: int) -> dict:
 
     start = time.perf_counter()
     env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
-                n_epochs=20, ent_coef=0.0, learning_rate=linear(1e-3), clip_range=linear(0.2),
-                seed=seed, device="cpu")  # fmt: skip
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear(1e-3),
+        clip_range=linear(0.2),
+        seed=seed,
+        device="cpu",
+    )
     model.learn(BUDGET, callback=Stop())
     eps = [e["r"] for e in list(model.ep_info_buffer)[-WINDOW:]]
-    return {"seconds": time.perf_counter() - start, "steps": model.num_timesteps,
-            "solved": bool(np.mean(eps) >= SOLVED)}  # fmt: skip
+    return {
+        "seconds": time.perf_counter() - start,
+        "steps": model.num_timesteps,
+        "solved": bool(np.mean(eps) >= SOLVED),
+    }
 
 
 def _spinrl_cartpole(seed: int) -> dict:
@@ -66,11 +80,14 @@ def _spinrl_cartpole(seed: int) -> dict:
         return len(history) >= WINDOW and np.mean(history[-WINDOW:]) >= SOLVED
 
     start = time.perf_counter()
-    result = spinrl.ppo(env="CartPole-v1", seed=seed, total_steps=BUDGET, verbose=False,
-                        callback=solved)  # fmt: skip
-    return {"seconds": time.perf_counter() - start,
-            "steps": result.last_row["TotalEnvInteracts"],
-            "solved": bool(np.mean(history[-WINDOW:]) >= SOLVED)}  # fmt: skip
+    result = spinrl.ppo(
+        env="CartPole-v1", seed=seed, total_steps=BUDGET, verbose=False, callback=solved
+    )
+    return {
+        "seconds": time.perf_counter() - start,
+        "steps": result.last_row["TotalEnvInteracts"],
+        "solved": bool(np.mean(history[-WINDOW:]) >= SOLVED),
+    }
 
 
 def _sb3_cheetah(epochs: int, num_envs: int) -> dict:
@@ -88,8 +105,16 @@ def _sb3_cheetah(epochs: int, num_envs: int) -> dict:
             return True
 
     env = make_vec_env("HalfCheetah-v5", n_envs=num_envs, seed=0)
-    model = PPO("MlpPolicy", env, n_steps=2048 // num_envs, batch_size=64, n_epochs=10,
-                learning_rate=3e-4, seed=0, device="cpu")  # fmt: skip
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=2048 // num_envs,
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=3e-4,
+        seed=0,
+        device="cpu",
+    )
     model.learn(epochs * 2048, callback=Clock())
     return _steady_rate(starts[1], time.perf_counter(), epochs)
 
@@ -99,11 +124,20 @@ def _spinrl_cheetah(epochs: int, num_envs: int) -> dict:
 
     ends: list[float] = []
     spinrl.ppo(
-        env="HalfCheetah-v5", num_envs=num_envs, steps_per_epoch=2048, minibatch_size=64,
-        update_epochs=10, pi_lr=3e-4, vf_lr=3e-4, anneal_lr=False, epochs=epochs,
-        normalize_obs=False, normalize_reward=False, verbose=False,
+        env="HalfCheetah-v5",
+        num_envs=num_envs,
+        steps_per_epoch=2048,
+        minibatch_size=64,
+        update_epochs=10,
+        pi_lr=3e-4,
+        vf_lr=3e-4,
+        anneal_lr=False,
+        epochs=epochs,
+        normalize_obs=False,
+        normalize_reward=False,
+        verbose=False,
         callback=lambda session: ends.append(time.perf_counter()),
-    )  # fmt: skip
+    )
     return _steady_rate(ends[0], ends[-1], epochs)
 
 
@@ -153,11 +187,16 @@ def main() -> None:
         for fw in cart:
             r = run_trial(f"{fw}_cartpole", seed)
             cart[fw].append(r)
-            console.print(f"CartPole {fw} seed {seed}: {r['seconds']:.2f} s, {r['steps']} steps"
-                          f"{'' if r['solved'] else ' (NOT SOLVED)'}")  # fmt: skip
+            console.print(
+                f"CartPole {fw} seed {seed}: {r['seconds']:.2f} s, {r['steps']} steps"
+                f"{'' if r['solved'] else ' (NOT SOLVED)'}"
+            )
     cheetah = {}
-    for label, fw, n in (("sb3, 1 env", "sb3", 1), ("spinrl, 1 env", "spinrl", 1),
-                         ("spinrl, 8 envs", "spinrl", 8)):  # fmt: skip
+    for label, fw, n in (
+        ("sb3, 1 env", "sb3", 1),
+        ("spinrl, 1 env", "spinrl", 1),
+        ("spinrl, 8 envs", "spinrl", 8),
+    ):
         cheetah[label] = run_trial(f"{fw}_cheetah", args.cheetah_epochs, n)
         console.print(f"HalfCheetah {label}: {cheetah[label]['steps_per_s']:.0f} steps/s")
 
@@ -177,8 +216,10 @@ def main() -> None:
     ]
     hp = {"sb3": "rl-zoo tuned", "spinrl": "defaults"}
     for fw, runs in cart.items():
-        cells = [f"{r['seconds']:.2f} s ({r['steps'] / 1000:.0f}k{'' if r['solved'] else '*'})"
-                 for r in runs]  # fmt: skip
+        cells = [
+            f"{r['seconds']:.2f} s ({r['steps'] / 1000:.0f}k{'' if r['solved'] else '*'})"
+            for r in runs
+        ]
         lines.append(f"| {fw} | {hp[fw]} | " + " | ".join(cells) + f" | {med[fw]:.2f} s |")
     ratio = med["sb3"] / med["spinrl"]
     lines += [
@@ -193,20 +234,27 @@ def main() -> None:
     ]
     base = cheetah["sb3, 1 env"]["steps_per_s"]
     for label, r in cheetah.items():
-        lines.append(f"| {label} | {r['steps']} | {r['seconds']:.1f} | {r['steps_per_s']:.0f} "
-                     f"| {r['steps_per_s'] / base:.2f}x |")  # fmt: skip
+        lines.append(
+            f"| {label} | {r['steps']} | {r['seconds']:.1f} | {r['steps_per_s']:.0f} "
+            f"| {r['steps_per_s'] / base:.2f}x |"
+        )
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ppo_speed.md").write_text(text)
     table = Table(title="PPO speed (ratios against SB3 measured in this run)")
     for col in ("workload", "SB3", "spinrl", "ratio"):
         table.add_column(col)
-    table.add_row("CartPole time to 475 (median)", f"{med['sb3']:.2f} s", f"{med['spinrl']:.2f} s",
-                  f"{ratio:.2f}x faster")  # fmt: skip
+    table.add_row(
+        "CartPole time to 475 (median)",
+        f"{med['sb3']:.2f} s",
+        f"{med['spinrl']:.2f} s",
+        f"{ratio:.2f}x faster",
+    )
     for label in ("spinrl, 1 env", "spinrl, 8 envs"):
         sps = cheetah[label]["steps_per_s"]
-        table.add_row(f"HalfCheetah steps/s ({label})", f"{base:.0f}", f"{sps:.0f}",
-                      f"{sps / base:.2f}x")  # fmt: skip
+        table.add_row(
+            f"HalfCheetah steps/s ({label})", f"{base:.0f}", f"{sps:.0f}", f"{sps / base:.2f}x"
+        )
     console.print(table)
     console.print(f"written to {RESULTS / 'ppo_speed.md'}")
 

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from spinrl.cli import main, plan_runs
@@ -24,7 +23,7 @@ TINY = ["--steps-per-epoch", "200", "--epochs", "2", "--hid", "[8]", "--quiet"]
         (["train", "vpg", "--hid", "[64,'a']"], "hid must be int, got 'a'"),
         (["train", "pg", "--phi", "magic"], "phi must be one of"),
         (["train", "vpg", "--steps-per-epoch", "10", "--num-envs", "3"], "multiple of num_envs"),
-        (["train", "vpg", "--exp-name", "../evil"], "--exp-name '../evil' may only use"),
+        (["train", "vpg", "--exp-name", "../evil"], "experiment name '../evil' may only use"),
         (["plot", "does/not/exist"], "does/not/exist does not exist"),
         ([], "the following arguments are required"),
     ],
@@ -39,80 +38,32 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
 
 
 def test_grid_plan_names_runs_like_spinning_up(tmp_path):
-    plan, _ = plan_runs(
-        "vpg",
-        [
-            "--hid",
-            "[32,32]",
-            "[64,64]",
-            "--act",
-            "tanh",
-            "relu",
-            "--seed",
-            "0",
-            "10",
-            "--exp-name",
-            "grid",
-            "--data-dir",
-            str(tmp_path),
-        ],
-    )
-    names = sorted(p.relative_to(tmp_path).as_posix() for _, p in plan)
+    argv = ["--hid", "[32,32]", "[64,64]", "--act", "tanh", "relu", "--seed", "0", "10",
+            "--exp-name", "grid", "--data-dir", str(tmp_path)]  # fmt: skip
+    _, trials, _ = plan_runs("vpg", argv)
+    names = sorted(t.run_dir.relative_to(tmp_path).as_posix() for t in trials)
     assert len(names) == 8
     assert "grid_hid32-32_actrelu/grid_hid32-32_actrelu_s10" in names
-    assert {cfg.hid for cfg, _ in plan} == {(32, 32), (64, 64)}
+    assert {tuple(t.values["hid"]) for t in trials} == {(32, 32), (64, 64)}
     assert not any(tmp_path.iterdir())
 
 
-def test_train_writes_a_run_then_refuses_to_overwrite_it(tmp_path, capsys):
-    argv = [
-        "train",
-        "pg",
-        "--env",
-        "CartPole-v1",
-        "--data-dir",
-        str(tmp_path),
-        "--exp-name",
-        "t",
-        "--seed",
-        "3",
-        *TINY,
-    ]
+def test_train_writes_a_run_then_skips_it_once_completed(tmp_path, capsys):
+    argv = ["train", "pg", "--env", "CartPole-v1", "--data-dir", str(tmp_path),
+            "--exp-name", "t", "--seed", "3", *TINY]  # fmt: skip
     assert main(argv) == 0
     run = tmp_path / "t" / "t_s3"
     config = json.loads((run / "config.json").read_text())
     assert config["algo"] == "pg" and config["config"]["seed"] == 3
     assert config["config"]["hid"] == [8]
     assert (run / "model.pt").is_file()
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    before = (run / "progress.csv").read_text()
     capsys.readouterr()
-    assert main(argv) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert main(argv) == 0
+    assert "already completed" in capsys.readouterr().out
+    assert (run / "progress.csv").read_text() == before
     assert main([*argv, "--overwrite"]) == 0
-
-
-def test_plot_draws_mean_over_seeds_into_a_png(tmp_path):
-    from spinrl.plot import experiment_curves, find_runs, plot
-
-    for seed, offset in ((0, 0.0), (1, 2.0)):
-        run = tmp_path / "exp" / f"exp_s{seed}"
-        run.mkdir(parents=True)
-        rows = ["Epoch,TotalEnvInteracts,AverageEpRet"]
-        rows += [f"{i},{100 * (i + 1)},{i + offset}" for i in range(5)]
-        (run / "progress.csv").write_text("\n".join(rows) + "\n")
-    # A Spinning Up run (tab-separated progress.txt) in the same figure.
-    su = tmp_path / "su" / "su_s0"
-    su.mkdir(parents=True)
-    su.joinpath("progress.txt").write_text(
-        "Epoch\tAverageEpRet\tTotalEnvInteracts\n0\t7.0\t100\n1\t8.0\t200\n"
-    )
-    curves = experiment_curves(find_runs([tmp_path]), "AverageEpRet")
-    x, mean, std, n = curves["exp"]
-    np.testing.assert_allclose(mean, np.arange(5) + 1.0)
-    np.testing.assert_allclose(std, 1.0)
-    assert n == 2 and list(x) == [100, 200, 300, 400, 500]
-    np.testing.assert_allclose(curves["su"][1], [7.0, 8.0])
-    out = plot([tmp_path], out=tmp_path / "curve.png")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_console_script_lists_algorithms():

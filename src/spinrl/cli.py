@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
-import re
 import sys
 from pathlib import Path
 
@@ -86,6 +84,18 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace runs that already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     parser.add_argument(
+        "--workers", type=int, default=1, help="trials of a grid run at once (default: 1)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local process pool, or Ray (a local instance, or --ray-address)",
+    )
+    parser.add_argument(
+        "--ray-address", help="join an existing Ray cluster: auto or HOST:PORT (--backend ray)"
+    )
+    parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint"
     )
     presets = getattr(module, "PRESETS", {})
@@ -125,15 +135,14 @@ def _plan_resume(algo: str, module, given: dict, run_path: Path):
     return [(cfg, run_path)]
 
 
-def _slug(value) -> str:
-    text = str(value) if not isinstance(value, tuple | list) else "-".join(map(str, value))
-    return re.sub(r"[^A-Za-z0-9.+-]", "", text)
+def plan_runs(algo: str, argv: list[str]):
+    """Parse and check everything without touching the disk.
 
-
-def plan_runs(algo: str, argv: list[str]) -> tuple[list[tuple[object, Path]], argparse.Namespace]:
-    """Parse and check everything; return [(config, run_dir)] without touching the disk."""
+    Returns (grid, trials, args) for a new run or grid, or (None, [(config, run_dir)], args)
+    for --resume.
+    """
     from spinrl.envs import check_action_space, make_env
-    from spinrl.logger import run_dir
+    from spinrl.grid import ExperimentGrid, check_algo_values
 
     module = _algo_module(algo)
     args, unknown = _train_parser(algo, module).parse_known_args(argv)
@@ -144,6 +153,8 @@ def plan_runs(algo: str, argv: list[str]) -> tuple[list[tuple[object, Path]], ar
             raise ConfigError(unknown_field_message(name, module.Config))
     if unknown:
         raise ConfigError(f"unexpected argument {unknown[0]!r}")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     given = {
         name: [parse_literal(v) for v in getattr(args, name)]
         for name in field_names
@@ -153,61 +164,91 @@ def plan_runs(algo: str, argv: list[str]) -> tuple[list[tuple[object, Path]], ar
         if any(len(v) > 1 for v in given.values()):
             raise ConfigError("--resume continues one run; give each field one value")
         given = {n: [list(v[0]) if isinstance(v[0], tuple) else v[0]] for n, v in given.items()}
-        return _plan_resume(algo, module, given, Path(args.resume)), args
+        return None, _plan_resume(algo, module, given, Path(args.resume)), args
     preset = getattr(module, "PRESETS", {}).get(getattr(args, "preset", None), {})
     given = {**{n: [v] for n, v in preset.items()}, **given}
-    seeds = given.pop("seed", [0])
-    varying = [name for name, values in given.items() if len(values) > 1]
     default_env = given.get("env", [module.Config().env])[0]
-    exp_name = args.exp_name or f"{algo}_{default_env}"
-    if not re.fullmatch(r"[A-Za-z0-9._+-]+", exp_name):
-        raise ConfigError(f"--exp-name {exp_name!r} may only use letters, digits and . _ + -")
-    plan = []
-    names = list(given)
-    for combo in itertools.product(*(given[n] for n in names)):
-        values = dict(zip(names, combo, strict=True))
-        variant = exp_name + "".join(f"_{n.replace('_', '')}{_slug(values[n])}" for n in varying)
-        for seed in seeds:
-            cfg = build_config(module.Config, {**values, "seed": seed})
-            module.validate(cfg)
-            plan.append((cfg, run_dir(args.data_dir, variant, cfg.seed)))
-    for env_id in sorted({cfg.env for cfg, _ in plan}):
+    grid = ExperimentGrid(args.exp_name or f"{algo}_{default_env}", data_dir=args.data_dir)
+    for name, values in given.items():
+        grid.add(name, values)
+    trials = grid.trials()
+    check_algo_values(algo, trials)
+    for env_id in sorted({t.values.get("env", module.Config().env) for t in trials}):
         env = make_env(env_id)
         try:
             check_action_space(env.action_space, module.ACTION_SPACES, algo)
         finally:
             env.close()
-    if not args.overwrite:
-        for _, path in plan:
-            if (path / "progress.csv").exists():
-                raise ConfigError(
-                    f"{path} already holds a run; choose another --exp-name or pass --overwrite"
-                )
-    return plan, args
+    return grid, trials, args
 
 
 def cmd_train(args) -> int:
-    from spinrl.logger import prepare_run_dir
+    from spinrl.grid import is_completed, run_trial
 
     module = _algo_module(args.algo)
-    plan, opts = plan_runs(args.algo, args.rest)
-    for i, (cfg, path) in enumerate(plan):
-        if len(plan) > 1 and not opts.quiet:
-            print(f"[{i + 1}/{len(plan)}] {path}")
-        if not opts.resume:
-            prepare_run_dir(path, overwrite=opts.overwrite)
-        result = module.train(
-            cfg, output_dir=str(path), verbose=not opts.quiet, resume=bool(opts.resume)
-        )
-        ret = result.last_row.get("AverageEpRet")
-        print(f"run written to {path}  (final AverageEpRet {ret:.1f})")
-    return 0
+    grid, trials, opts = plan_runs(args.algo, args.rest)
+    if grid is None:  # --resume
+        ((cfg, path),) = trials
+        result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet, resume=True)
+        print(f"run resumed and written to {path}  ({_final(result.last_row)})")
+        return 0
+    if len(trials) == 1 and opts.workers == 1 and opts.backend == "local":
+        (trial,) = trials
+        if is_completed(trial.run_dir) and not opts.overwrite:
+            print(f"{trial.run_dir} already completed; pass --overwrite to train it again")
+            return 0
+        if (
+            run_trial(args.algo, trial.values, str(trial.run_dir), verbose=not opts.quiet)
+            != "completed"
+        ):
+            print(
+                f"spinrl: error: the run failed; see {trial.run_dir / 'error.txt'}", file=sys.stderr
+            )
+            return 1
+        print(f"run written to {trial.run_dir}  ({_final_from_dir(trial.run_dir)})")
+        return 0
+    if not opts.quiet:
+        grid.print()
+    done = grid.run(
+        args.algo,
+        workers=opts.workers,
+        backend=opts.backend,
+        ray_address=opts.ray_address,
+        overwrite=opts.overwrite,
+    )
+    failed = [t for t in done if t.status == "FAILED"]
+    return 1 if failed else 0
+
+
+def _final(row: dict) -> str:
+    ret = row.get("AverageEpRet")
+    return "no episode finished" if ret is None else f"final AverageEpRet {ret:.1f}"
+
+
+def _final_from_dir(run_dir: Path) -> str:
+    from spinrl.plot import _read_table
+
+    cols = _read_table(run_dir / "progress.csv")
+    values = cols.get("AverageEpRet")
+    return _final({} if values is None or not len(values) else {"AverageEpRet": values[-1]})
 
 
 def cmd_plot(args) -> int:
     from spinrl.plot import plot
 
-    out = plot(args.dirs, args.value, args.xaxis, args.smooth, args.out)
+    out = plot(
+        args.dirs,
+        args.value,
+        args.xaxis,
+        args.smooth,
+        args.out,
+        legend=args.legend,
+        select=args.select,
+        exclude=args.exclude,
+        count=args.count,
+        estimator=args.estimator,
+        ci=args.ci,
+    )
     print(f"plot written to {out}")
     return 0
 
@@ -227,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--xaxis", default="TotalEnvInteracts")
     plot.add_argument("--smooth", type=int, default=0)
     plot.add_argument("--out", default="learning_curve.png")
+    plot.add_argument("--legend", nargs="+", help="names for the curves, in order")
+    plot.add_argument("--select", nargs="+", help="only runs whose path contains all of these")
+    plot.add_argument("--exclude", nargs="+", help="drop runs whose path contains any of these")
+    plot.add_argument("--count", action="store_true", help="one curve per run, not per experiment")
+    plot.add_argument("--estimator", choices=("mean", "median", "iqm"), default="mean")
+    plot.add_argument("--ci", choices=("std", "bootstrap95"), default="std")
     return parser
 
 

@@ -129,9 +129,12 @@ class Session:
             self._resume()
         total = self.epochs * self.cfg.steps_per_epoch
         self.logger = EpochLogger(
-            self.output_dir, total, self.verbose, f"{self.algo} {self.cfg.env}",
+            self.output_dir,
+            total,
+            self.verbose,
+            f"{self.algo} {self.cfg.env}",
             keep_rows=self.start_epoch if resume else None,
-        )  # fmt: skip
+        )
         if not resume:
             self.logger.save_config(self.algo, self.saved_cfg)
         self.logger.update_progress(self.rollout.steps, None)

@@ -45,8 +45,13 @@ def _read_table(path: Path) -> dict[str, np.ndarray]:
     return {h: np.asarray(v) for h, v in cols.items()}
 
 
-def find_runs(paths: list[str | os.PathLike]) -> list[Run]:
-    """Every run directory at or below the given paths, sorted by path."""
+def find_runs(
+    paths: list[str | os.PathLike],
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> list[Run]:
+    """Every run directory at or below the given paths, sorted by path; ``select`` keeps the
+    runs whose path contains every given string, ``exclude`` drops those containing any."""
     runs = []
     for root in paths:
         root = Path(root)
@@ -59,6 +64,11 @@ def find_runs(paths: list[str | os.PathLike]) -> list[Run]:
         )
         for table in found:
             run_path = table.parent
+            text = str(run_path)
+            if select and not all(s in text for s in select):
+                continue
+            if exclude and any(s in text for s in exclude):
+                continue
             runs.append(Run(run_path, run_path.parent.name, _read_table(table)))
     if not runs:
         raise ConfigError(f"no progress.csv or progress.txt under {', '.join(map(str, paths))}")
@@ -70,20 +80,59 @@ def smooth(y: np.ndarray, k: int) -> np.ndarray:
     if k <= 0:
         return y
     kernel = np.ones(2 * k + 1)
-    num = np.convolve(np.nan_to_num(y), kernel, mode="same")
-    den = np.convolve(np.isfinite(y).astype(float), kernel, mode="same")
+    centred = slice(k, k + len(y))  # "full" then cut: right even when len(y) < 2k + 1
+    num = np.convolve(np.nan_to_num(y), kernel, mode="full")[centred]
+    den = np.convolve(np.isfinite(y).astype(float), kernel, mode="full")[centred]
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / den
 
 
+def iqm(values: np.ndarray) -> np.ndarray:
+    """Interquartile mean over axis 0: drop the lowest and highest quarter of the runs and
+    average the rest (scipy's trim_mean(x, 0.25), as in Agarwal et al., 2021); robust to a
+    few outlier runs and less noisy than the median."""
+    ordered = np.sort(values, axis=0)
+    cut = int(np.floor(0.25 * len(ordered)))
+    return ordered[cut : len(ordered) - cut].mean(0)
+
+
+ESTIMATORS = {"mean": lambda v: v.mean(0), "median": lambda v: np.median(v, 0), "iqm": iqm}
+
+
+def band(ys: np.ndarray, estimator: str, ci: str, resamples: int = 1000):
+    """(center, low, high) over runs (axis 0): +- one std, or a 95% percentile bootstrap of
+    the estimator (resampling runs with replacement, fixed seed)."""
+    center = ESTIMATORS[estimator](ys)
+    if ci == "std":
+        std = ys.std(0)
+        return center, center - std, center + std
+    if ci == "bootstrap95":
+        rng = np.random.default_rng(0)
+        picks = rng.integers(0, len(ys), size=(resamples, len(ys)))
+        stats = np.stack([ESTIMATORS[estimator](ys[p]) for p in picks])
+        low, high = np.percentile(stats, [2.5, 97.5], axis=0)
+        return center, low, high
+    raise ConfigError(f"--ci must be std or bootstrap95, got {ci!r}")
+
+
 def experiment_curves(
-    runs: list[Run], value: str, xaxis: str = "TotalEnvInteracts", smoothing: int = 0
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """{experiment: (x, mean, std, n_runs)} over the runs' common length."""
+    runs: list[Run],
+    value: str,
+    xaxis: str = "TotalEnvInteracts",
+    smoothing: int = 0,
+    estimator: str = "mean",
+    ci: str = "std",
+    count: bool = False,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """{label: (x, center, low, high, n_runs)} over each group's common length; with
+    ``count`` every run is its own group."""
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     groups: dict[str, list[Run]] = {}
     for run in runs:
         if value in run.columns and xaxis in run.columns:
-            groups.setdefault(run.experiment, []).append(run)
+            label = run.path.name if count else run.experiment
+            groups.setdefault(label, []).append(run)
     if not groups:
         raise ConfigError(f"no run logs both {value!r} and {xaxis!r}")
     curves = {}
@@ -91,7 +140,7 @@ def experiment_curves(
         n = min(len(r.columns[value]) for r in members)
         ys = np.stack([smooth(r.columns[value][:n], smoothing) for r in members])
         x = members[0].columns[xaxis][:n]
-        curves[name] = (x, ys.mean(0), ys.std(0), len(members))
+        curves[name] = (x, *band(ys, estimator, ci), len(members))
     return curves
 
 
@@ -101,6 +150,12 @@ def plot(
     xaxis: str = "TotalEnvInteracts",
     smoothing: int = 0,
     out: str | os.PathLike = "learning_curve.png",
+    legend: list[str] | None = None,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+    count: bool = False,
+    estimator: str = "mean",
+    ci: str = "std",
 ) -> Path:
     """Draw one panel per value and write the figure to ``out`` (PNG, SVG or PDF)."""
     import matplotlib
@@ -108,14 +163,19 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = find_runs(list(paths))
+    runs = find_runs(list(paths), select, exclude)
     fig, axes = plt.subplots(1, len(values), figsize=(6 * len(values), 4.2), squeeze=False)
     for ax, value in zip(axes[0], values, strict=True):
-        for name, (x, mean, std, n) in experiment_curves(runs, value, xaxis, smoothing).items():
-            label = f"{name} ({n} run{'s' if n > 1 else ''})"
-            (line,) = ax.plot(x, mean, label=label, linewidth=1.8)
+        curves = experiment_curves(runs, value, xaxis, smoothing, estimator, ci, count)
+        if legend is not None and len(legend) != len(curves):
+            raise ConfigError(f"--legend gives {len(legend)} names for {len(curves)} curves")
+        for i, (name, (x, center, low, high, n)) in enumerate(curves.items()):
+            label = legend[i] if legend else f"{name} ({n} run{'s' if n > 1 else ''})"
+            (line,) = ax.plot(x, center, label=label, linewidth=1.8)
             if n > 1:
-                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+        band_name = "+-1 std" if ci == "std" else "95% bootstrap CI"
+        ax.set_title(f"{value}: {estimator} over runs, band {band_name}", fontsize="medium")
         ax.set_xlabel(xaxis)
         ax.set_ylabel(value)
         ax.grid(alpha=0.3)

@@ -296,9 +296,15 @@ def train(
         explained = _explained_variance(buf.values.reshape(-1), v_targets.reshape(-1))
         loss_pi, loss_v, entropy = means.tolist()
         session.end_epoch(
-            epoch, LossPi=loss_pi, LossV=loss_v, Entropy=entropy, KL=kl.item(),
-            ClipFrac=clip_frac.item(), StopIter=len(stats), ExplainedVar=explained,
-        )  # fmt: skip
+            epoch,
+            LossPi=loss_pi,
+            LossV=loss_v,
+            Entropy=entropy,
+            KL=kl.item(),
+            ClipFrac=clip_frac.item(),
+            StopIter=len(stats),
+            ExplainedVar=explained,
+        )
     return session.result()
 
 
