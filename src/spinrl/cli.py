@@ -3,6 +3,7 @@
     spinrl list
     spinrl train ALGO [--FIELD VALUE ...] [--exp-name NAME] [--data-dir DIR] [--overwrite]
     spinrl plot DIR [DIR ...] [--value KEY ...] [--xaxis KEY] [--smooth K] [--out FILE]
+    spinrl watch RUN_DIR [--episodes N] [--deterministic] [--render] [--video OUT.mp4]
 
 Every field of the algorithm's Config is an option (``--steps-per-epoch 4000``). A field
 given several values makes a grid: one run per combination, as in Spinning Up. Everything is
@@ -253,6 +254,29 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from spinrl.evaluate import watch
+
+    returns, lengths = watch(args.run_dir, args.episodes, args.deterministic, args.render,
+                             args.video, args.seed, args.checkpoint)  # fmt: skip
+    mode = "deterministic" if args.deterministic else "stochastic"
+    table = Table(title=f"{args.run_dir} ({mode} policy)")
+    table.add_column("episode", justify="right")
+    table.add_column("return", justify="right")
+    table.add_column("length", justify="right")
+    for i, (ret, length) in enumerate(zip(returns, lengths, strict=True)):
+        table.add_row(str(i), f"{ret:.2f}", str(length))
+    table.add_row("mean", f"{sum(returns) / len(returns):.2f}",
+                  f"{sum(lengths) / len(lengths):.1f}", style="bold")  # fmt: skip
+    Console().print(table)
+    if args.video:
+        print(f"video written to {args.video}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spinrl", description="Deep RL you can read, trust and run fast.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -262,6 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("algo")
     train.add_argument("rest", nargs=argparse.REMAINDER)
+    watch = sub.add_parser("watch", help="run a trained policy and report its episodes")
+    watch.add_argument("run_dir")
+    watch.add_argument("--episodes", type=int, default=5)
+    watch.add_argument("--deterministic", action="store_true", help="most likely action")
+    watch.add_argument("--render", action="store_true", help="show a window")
+    watch.add_argument("--video", metavar="OUT.mp4", help="record the episodes to a video file")
+    watch.add_argument("--seed", type=int, default=0)
+    watch.add_argument("--checkpoint", help="another checkpoint file than RUN_DIR/model.pt")
     plot = sub.add_parser("plot", help="learning curves of run directories")
     plot.add_argument("dirs", nargs="+")
     plot.add_argument("--value", nargs="+", default=["AverageEpRet"])
@@ -293,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         args = build_parser().parse_args(argv)
-        command = {"list": cmd_list, "train": cmd_train, "plot": cmd_plot}[args.command]
+        commands = {"list": cmd_list, "train": cmd_train, "plot": cmd_plot, "watch": cmd_watch}
+        command = commands[args.command]
         return command(args)
     except SpinrlError as e:
         print(f"spinrl: error: {e}", file=sys.stderr)
