@@ -60,3 +60,58 @@ class RolloutBuffer:
         for key, arr in extra.items():
             out[key] = torch.as_tensor(np.asarray(arr, np.float32).reshape(-1))
         return out
+
+
+class ReplayBuffer:
+    """A first-in-first-out store of transitions (s, a, r, s', terminated) for off-policy
+    learning, filled N transitions at a time from N vector environments.
+
+    ``next_obs`` is the real next observation: where an episode ended it is the final
+    observation, never the reset observation Gymnasium's autoreset puts in its place. Only
+    ``terminated`` is stored as an ending: a time-limit truncation is an ordinary transition
+    whose target still bootstraps from Q(s', .).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, size: int) -> None:
+        self.obs = np.zeros((size, obs_dim), np.float32)
+        self.actions = np.zeros((size, act_dim), np.float32)
+        self.rewards = np.zeros(size, np.float32)
+        self.next_obs = np.zeros((size, obs_dim), np.float32)
+        self.terminated = np.zeros(size, np.float32)
+        self.capacity, self.ptr, self.size = size, 0, 0
+
+    def store(self, obs, actions, rewards, next_obs, terminated) -> None:
+        n = len(obs)
+        idx = (self.ptr + np.arange(n)) % self.capacity
+        self.obs[idx], self.actions[idx], self.rewards[idx] = obs, actions, rewards
+        self.next_obs[idx], self.terminated[idx] = next_obs, terminated
+        self.ptr = int((self.ptr + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        idx = rng.integers(0, self.size, size=batch_size)
+        return {
+            "obs": torch.from_numpy(self.obs[idx]),
+            "actions": torch.from_numpy(self.actions[idx]),
+            "rewards": torch.from_numpy(self.rewards[idx]),
+            "next_obs": torch.from_numpy(self.next_obs[idx]),
+            "terminated": torch.from_numpy(self.terminated[idx]),
+        }
+
+    def state_dict(self) -> dict:
+        n = self.size
+        return {
+            "obs": self.obs[:n].copy(),
+            "actions": self.actions[:n].copy(),
+            "rewards": self.rewards[:n].copy(),
+            "next_obs": self.next_obs[:n].copy(),
+            "terminated": self.terminated[:n].copy(),
+            "ptr": self.ptr,
+            "size": self.size,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        n = int(state["size"])
+        for key in ("obs", "actions", "rewards", "next_obs", "terminated"):
+            getattr(self, key)[:n] = np.asarray(state[key])
+        self.ptr, self.size = int(state["ptr"]), n

@@ -260,8 +260,15 @@ def cmd_watch(args) -> int:
 
     from spinrl.evaluate import watch
 
-    returns, lengths = watch(args.run_dir, args.episodes, args.deterministic, args.render,
-                             args.video, args.seed, args.checkpoint)  # fmt: skip
+    returns, lengths = watch(
+        args.run_dir,
+        args.episodes,
+        args.deterministic,
+        args.render,
+        args.video,
+        args.seed,
+        args.checkpoint,
+    )
     mode = "deterministic" if args.deterministic else "stochastic"
     table = Table(title=f"{args.run_dir} ({mode} policy)")
     table.add_column("episode", justify="right")
@@ -269,8 +276,12 @@ def cmd_watch(args) -> int:
     table.add_column("length", justify="right")
     for i, (ret, length) in enumerate(zip(returns, lengths, strict=True)):
         table.add_row(str(i), f"{ret:.2f}", str(length))
-    table.add_row("mean", f"{sum(returns) / len(returns):.2f}",
-                  f"{sum(lengths) / len(lengths):.1f}", style="bold")  # fmt: skip
+    table.add_row(
+        "mean",
+        f"{sum(returns) / len(returns):.2f}",
+        f"{sum(lengths) / len(lengths):.1f}",
+        style="bold",
+    )
     Console().print(table)
     if args.video:
         print(f"video written to {args.video}")

@@ -103,9 +103,13 @@ def watch(
         video = Path(video)
         try:
             env = gym.wrappers.RecordVideo(
-                env, str(video.parent / f".{video.stem}-frames"), name_prefix=video.stem,
-                step_trigger=lambda step: step == 0, video_length=10**9, disable_logger=True,
-            )  # fmt: skip
+                env,
+                str(video.parent / f".{video.stem}-frames"),
+                name_prefix=video.stem,
+                step_trigger=lambda step: step == 0,
+                video_length=10**9,
+                disable_logger=True,
+            )
         except gym.error.DependencyNotInstalled as e:
             env.close()
             raise EnvError(

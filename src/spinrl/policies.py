@@ -15,6 +15,7 @@ direct tensor expression is cheaper per call than building a distribution object
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -348,3 +349,108 @@ def action_clipper(act_space: gym.Space):
         if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
             return lambda a: np.clip(a, low, high)
     return lambda a: a
+
+
+# --- Actors and critics of the off-policy family (DDPG, TD3, SAC) --------------------------
+
+
+def _bounds(act_space: gym.Space) -> tuple[torch.Tensor, torch.Tensor]:
+    """(center, scale) mapping [-1, 1] onto a finite Box: a = center + scale * x."""
+    if not isinstance(act_space, gym.spaces.Box) or len(act_space.shape) != 1:
+        raise EnvError(f"action space {act_space} is not a 1-D Box")
+    low, high = act_space.low.astype(np.float64), act_space.high.astype(np.float64)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise EnvError(
+            f"action space {act_space} has infinite bounds; the squashed and deterministic "
+            "actors need finite ones (wrap the env with gymnasium.wrappers.RescaleAction)"
+        )
+    center = torch.as_tensor((high + low) / 2, dtype=torch.float32)
+    return center, torch.as_tensor((high - low) / 2, dtype=torch.float32)
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's policy: u ~ N(mu(s), sigma(s)^2), a = center + scale * tanh(u).
+
+    By the change of variables a = g(u) (docs eq. 5.3), the density of a is that of u divided
+    by |det dg/du| = prod_i scale_i (1 - tanh(u_i)^2):
+
+        log pi(a|s) = log N(u; mu, sigma) - sum_i [log scale_i + log(1 - tanh(u_i)^2)]
+
+    with log(1 - tanh(u)^2) computed as 2 (log 2 - u - softplus(-2u)), which stays finite
+    where tanh(u) rounds to +-1.
+    """
+
+    LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+    def __init__(self, obs_dim: int, act_space: gym.Space, hid=(256, 256), act="relu") -> None:
+        super().__init__()
+        center, scale = _bounds(act_space)
+        self.register_buffer("center", center)
+        self.register_buffer("scale", scale)
+        self.net = mlp([obs_dim, *hid, 2 * len(center)], act)
+
+    def _dist(self, obs):
+        mu, log_std = self.net(obs).chunk(2, dim=-1)
+        return mu, log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised sample a = g(mu + sigma * eps) and log pi(a|s)."""
+        mu, log_std = self._dist(obs)
+        u = mu + log_std.exp() * torch.randn_like(mu)
+        return self.center + self.scale * torch.tanh(u), self.log_prob_of_u(u, mu, log_std)
+
+    def log_prob_of_u(self, u, mu, log_std) -> torch.Tensor:
+        log_det = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+        return diag_gaussian_log_prob(u, mu, log_std) - (log_det + self.scale.log()).sum(-1)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The action at the mean, for evaluation."""
+        return self.center + self.scale * torch.tanh(self._dist(obs)[0])
+
+
+class DeterministicActor(nn.Module):
+    """DDPG's and TD3's policy: a = center + scale * tanh(mu(s))."""
+
+    def __init__(self, obs_dim: int, act_space: gym.Space, hid=(256, 256), act="relu") -> None:
+        super().__init__()
+        center, scale = _bounds(act_space)
+        self.register_buffer("center", center)
+        self.register_buffer("scale", scale)
+        self.net = mlp([obs_dim, *hid, len(center)], act)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.center + self.scale * torch.tanh(self.net(obs))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.deterministic(obs)
+
+
+class QEnsemble(nn.Module):
+    """n Q-functions Q_k(s, a) evaluated in one pass: each layer is one batched matmul over
+    the n members (weights [n, in, out]) instead of n separate layers. Returns [n, B].
+
+    Each member is initialised like nn.Linear (uniform in +-1/sqrt(fan_in)), independently.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hid=(256, 256), act="relu", n: int = 2):
+        super().__init__()
+        sizes = [obs_dim + act_dim, *hid, 1]
+        self.n = n
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in itertools.pairwise(sizes):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(
+                nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound))
+            )
+            self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
+        self.act_fn = _ACT_FN[activation(act)]
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = self.act_fn(x)
+        return x.squeeze(-1)

@@ -3,6 +3,14 @@ and ``ACTION_SPACES``. ALGOS is how the CLI and the grid find them."""
 
 from types import ModuleType
 
-from spinrl.algos import pg, ppo, trpo, vpg
+from spinrl.algos import ddpg, pg, ppo, sac, td3, trpo, vpg
 
-ALGOS: dict[str, ModuleType] = {"pg": pg, "vpg": vpg, "ppo": ppo, "trpo": trpo}
+ALGOS: dict[str, ModuleType] = {
+    "pg": pg,
+    "vpg": vpg,
+    "ppo": ppo,
+    "trpo": trpo,
+    "ddpg": ddpg,
+    "td3": td3,
+    "sac": sac,
+}

@@ -1,0 +1,213 @@
+"""Soft Actor-Critic (SAC): off-policy maximum-entropy RL with a squashed Gaussian policy.
+
+SAC maximises return plus alpha times the policy's entropy. Its critics learn the soft
+Q-function by regression on
+
+    y = r + gamma (1 - terminated) (min_k Q_targ,k(s', a') - alpha log pi(a'|s')),  a' ~ pi(.|s')
+
+and the policy minimises E[alpha log pi(a|s) - min_k Q_k(s, a)] with reparameterised
+samples a = center + scale * tanh(mu + sigma * eps) (docs eq. 5.3 for the log-probability).
+With automatic tuning (the default) alpha follows the gradient of
+E[-alpha (log pi(a|s) + target_entropy)], target_entropy = -dim(A). Evaluation uses the
+action at the mean. Time-limit truncations bootstrap: only ``terminated`` stops the sum.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from spinrl import offpolicy
+from spinrl.envs import EnvFn
+from spinrl.errors import ConfigError
+from spinrl.offpolicy import polyak_update, train_off_policy
+from spinrl.policies import QEnsemble, SquashedGaussianActor
+
+ACTION_SPACES = offpolicy.ACTION_SPACES
+
+
+@dataclass
+class Config:
+    """Hyperparameters of SAC; the defaults are Spinning Up's, except that the temperature
+    alpha is tuned automatically (``--preset spinningup`` fixes it at 0.2, as Spinning Up).
+
+    env: Gymnasium environment id (ignored when an env_fn is passed to train).
+    seed: seeds Python, NumPy, PyTorch and the environments.
+    num_envs: vector environments stepped together (N).
+    vectorization: "sync" (same process) or "async" (one process per env).
+    steps_per_epoch: env steps per epoch (summed over the N envs); a test phase follows each.
+    epochs: number of epochs; ignored when total_steps is set.
+    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
+    replay_size: capacity of the replay buffer in transitions.
+    gamma: discount factor.
+    polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
+    lr: Adam learning rate of the policy, the critics and alpha.
+    alpha: a fixed entropy temperature; None tunes it automatically.
+    alpha_init: the starting temperature when alpha is tuned.
+    target_entropy: the entropy alpha's tuning aims at; None means -dim(A).
+    batch_size: transitions per gradient step.
+    start_steps: env steps with uniformly random actions before the policy acts.
+    update_after: env steps collected before the first update.
+    update_every: env steps between update phases; each phase takes as many gradient steps.
+    num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
+    max_ep_len: time limit per episode; None keeps the environment's own.
+    hid: hidden layer sizes of the policy and the critics.
+    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
+    save_freq: write a checkpoint every save_freq epochs (and after the last).
+    """
+
+    env: str = "Pendulum-v1"
+    seed: int = 0
+    num_envs: int = 1
+    vectorization: str = "sync"
+    steps_per_epoch: int = 4000
+    epochs: int = 100
+    total_steps: int | None = None
+    replay_size: int = 1_000_000
+    gamma: float = 0.99
+    polyak: float = 0.995
+    lr: float = 1e-3
+    alpha: float | None = None
+    alpha_init: float = 1.0
+    target_entropy: float | None = None
+    batch_size: int = 100
+    start_steps: int = 10_000
+    update_after: int = 1000
+    update_every: int = 50
+    num_test_episodes: int = 10
+    max_ep_len: int | None = None
+    hid: tuple[int, ...] = field(default=(256, 256))
+    act: str = "relu"
+    save_freq: int = 1
+
+
+PRESETS = {"spinningup": dict(alpha=0.2)}
+
+
+def validate(cfg: Config) -> None:
+    offpolicy.validate_common(cfg)
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise ConfigError(f"lr must be positive, got {cfg.lr}")
+    if (cfg.alpha is not None and cfg.alpha < 0) or cfg.alpha_init <= 0:
+        raise ConfigError("alpha must be >= 0 and alpha_init > 0")
+
+
+def soft_q_target(rewards, q_next_min, logp_next, alpha, terminated, gamma) -> torch.Tensor:
+    """y = r + gamma (1 - terminated) (min_k Q_targ,k(s', a') - alpha log pi(a'|s'))."""
+    return rewards + gamma * (1.0 - terminated) * (q_next_min - alpha * logp_next)
+
+
+class SACAgent:
+    LOGGED = ("Q1Vals", "LogPi", "LossPi", "LossQ", "Alpha")
+    AVERAGE_ONLY = frozenset({"LossPi", "LossQ", "Alpha"})
+
+    def __init__(self, obs_dim: int, act_space, cfg: Config) -> None:
+        self.cfg = cfg
+        act_dim = act_space.shape[0]
+        self.actor = SquashedGaussianActor(obs_dim, act_space, cfg.hid, cfg.act)
+        self.q = QEnsemble(obs_dim, act_dim, cfg.hid, cfg.act, n=2)  # both critics, one pass
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.pi_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
+        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, fused=True)
+        self.auto_alpha = cfg.alpha is None
+        start = cfg.alpha_init if self.auto_alpha else max(cfg.alpha, 1e-12)
+        self.log_alpha = torch.tensor(math.log(start), requires_grad=self.auto_alpha)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr) if self.auto_alpha else None
+        self.target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
+        self.q_params, self.q_target_params = (
+            list(self.q.parameters()),
+            list(self.q_target.parameters()),
+        )
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.detach().exp() if self.auto_alpha else torch.tensor(self.cfg.alpha)
+
+    def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        with torch.inference_mode():
+            return self.actor.sample(torch.as_tensor(obs, dtype=torch.float32))[0].numpy()
+
+    def deterministic(self, obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+    def update(self, b: dict) -> dict:
+        alpha = self.alpha
+        # Critics: regress both on the soft target (one batched pass for both).
+        with torch.no_grad():
+            a_next, logp_next = self.actor.sample(b["next_obs"])
+            q_next = self.q_target(b["next_obs"], a_next).min(0).values
+            y = soft_q_target(
+                b["rewards"], q_next, logp_next, alpha, b["terminated"], self.cfg.gamma
+            )
+        q = self.q(b["obs"], b["actions"])
+        loss_q = (q - y).pow(2).mean(1).sum()
+        self.q_opt.zero_grad()
+        loss_q.backward()
+        self.q_opt.step()
+        # Policy: minimise alpha log pi - min Q through reparameterised actions; the critics'
+        # own gradients are not needed here.
+        self.q.requires_grad_(False)
+        a, logp = self.actor.sample(b["obs"])
+        loss_pi = (alpha * logp - self.q(b["obs"], a).min(0).values).mean()
+        self.pi_opt.zero_grad()
+        loss_pi.backward()
+        self.pi_opt.step()
+        self.q.requires_grad_(True)
+        # Temperature: raise alpha when the entropy is below target, lower it when above.
+        if self.auto_alpha:
+            loss_alpha = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad()
+            loss_alpha.backward()
+            self.alpha_opt.step()
+        polyak_update(self.q_target_params, self.q_params, self.cfg.polyak)
+        values = torch.stack([q[0].mean(), logp.mean(), loss_pi, loss_q, alpha]).tolist()
+        return dict(zip(self.LOGGED, values, strict=True))
+
+    def state_dict(self) -> dict:
+        return {
+            "actor": self.actor.state_dict(),
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "pi_opt": self.pi_opt.state_dict(),
+            "q_opt": self.q_opt.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "alpha_opt": self.alpha_opt.state_dict() if self.alpha_opt else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.pi_opt.load_state_dict(state["pi_opt"])
+        self.q_opt.load_state_dict(state["q_opt"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        if self.alpha_opt is not None:
+            self.alpha_opt.load_state_dict(state["alpha_opt"])
+
+
+def train(
+    cfg: Config,
+    env_fn: EnvFn | None = None,
+    output_dir: str | None = None,
+    verbose: bool = True,
+    resume: bool = False,
+    callback=None,
+):
+    """Train with SAC; see the module docstring."""
+    validate(cfg)
+    return train_off_policy(
+        "sac",
+        cfg,
+        lambda obs_dim, space: SACAgent(obs_dim, space, cfg),
+        env_fn,
+        output_dir,
+        verbose,
+        resume,
+        callback,
+    )

@@ -1,0 +1,206 @@
+"""Twin Delayed DDPG (TD3): DDPG with three fixes for Q-function overestimation.
+
+1. Clipped double Q: two critics, and the target takes the smaller estimate
+       y = r + gamma (1 - terminated) min_k Q_targ,k(s', a'(s'))
+2. Target policy smoothing: a'(s') = clip(mu_targ(s') + clip(eps, -c, c), low, high),
+   eps ~ N(0, target_noise^2) (noise in units of the action range's half-width).
+3. Delayed policy updates: the actor and the target networks move once every policy_delay
+   critic updates; the actor maximises Q_1(s, mu(s)).
+
+Exploration adds Gaussian noise of scale act_noise to mu(s). Time-limit truncations
+bootstrap: only ``terminated`` stops the sum.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from spinrl import offpolicy
+from spinrl.envs import EnvFn
+from spinrl.errors import ConfigError
+from spinrl.offpolicy import polyak_update, train_off_policy
+from spinrl.policies import DeterministicActor, QEnsemble
+
+ACTION_SPACES = offpolicy.ACTION_SPACES
+
+
+@dataclass
+class Config:
+    """Hyperparameters of TD3; the defaults are Spinning Up's.
+
+    env: Gymnasium environment id (ignored when an env_fn is passed to train).
+    seed: seeds Python, NumPy, PyTorch and the environments.
+    num_envs: vector environments stepped together (N).
+    vectorization: "sync" (same process) or "async" (one process per env).
+    steps_per_epoch: env steps per epoch (summed over the N envs); a test phase follows each.
+    epochs: number of epochs; ignored when total_steps is set.
+    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
+    replay_size: capacity of the replay buffer in transitions.
+    gamma: discount factor.
+    polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
+    pi_lr: Adam learning rate of the policy.
+    q_lr: Adam learning rate of the critics.
+    batch_size: transitions per gradient step.
+    start_steps: env steps with uniformly random actions before the policy acts.
+    update_after: env steps collected before the first update.
+    update_every: env steps between update phases; each phase takes as many gradient steps.
+    act_noise: std of the Gaussian exploration noise (times the action half-range).
+    target_noise: std of the target policy smoothing noise (times the action half-range).
+    noise_clip: bound of the smoothing noise (times the action half-range).
+    policy_delay: critic updates per actor and target update.
+    num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
+    max_ep_len: time limit per episode; None keeps the environment's own.
+    hid: hidden layer sizes of the policy and the critics.
+    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
+    save_freq: write a checkpoint every save_freq epochs (and after the last).
+    """
+
+    env: str = "Pendulum-v1"
+    seed: int = 0
+    num_envs: int = 1
+    vectorization: str = "sync"
+    steps_per_epoch: int = 4000
+    epochs: int = 100
+    total_steps: int | None = None
+    replay_size: int = 1_000_000
+    gamma: float = 0.99
+    polyak: float = 0.995
+    pi_lr: float = 1e-3
+    q_lr: float = 1e-3
+    batch_size: int = 100
+    start_steps: int = 10_000
+    update_after: int = 1000
+    update_every: int = 50
+    act_noise: float = 0.1
+    target_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+    num_test_episodes: int = 10
+    max_ep_len: int | None = None
+    hid: tuple[int, ...] = field(default=(256, 256))
+    act: str = "relu"
+    save_freq: int = 1
+
+
+PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
+
+
+def validate(cfg) -> None:
+    offpolicy.validate_common(cfg)
+    if not (cfg.pi_lr > 0 and cfg.q_lr > 0 and math.isfinite(cfg.pi_lr + cfg.q_lr)):
+        raise ConfigError(f"learning rates must be positive, got {cfg.pi_lr} and {cfg.q_lr}")
+    if cfg.act_noise < 0 or cfg.target_noise < 0 or cfg.noise_clip < 0 or cfg.policy_delay < 1:
+        raise ConfigError("noise scales must be >= 0 and policy_delay >= 1")
+
+
+def q_target(rewards, q_next_min, terminated, gamma) -> torch.Tensor:
+    """y = r + gamma (1 - terminated) min_k Q_targ,k(s', a')."""
+    return rewards + gamma * (1.0 - terminated) * q_next_min
+
+
+class TD3Agent:
+    """TD3; with n_critics=1, target_noise=0 and policy_delay=1 it is exactly DDPG."""
+
+    LOGGED = ("Q1Vals", "LossPi", "LossQ")
+    AVERAGE_ONLY = frozenset({"LossPi", "LossQ"})
+
+    def __init__(self, obs_dim: int, act_space, cfg, n_critics: int = 2) -> None:
+        self.cfg = cfg
+        self.actor = DeterministicActor(obs_dim, act_space, cfg.hid, cfg.act)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.q = QEnsemble(obs_dim, act_space.shape[0], cfg.hid, cfg.act, n=n_critics)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.pi_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.pi_lr, fused=True)
+        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.q_lr, fused=True)
+        self.low = torch.as_tensor(act_space.low, dtype=torch.float32)
+        self.high = torch.as_tensor(act_space.high, dtype=torch.float32)
+        self.low_np, self.high_np = act_space.low, act_space.high
+        self.scale_np = (act_space.high - act_space.low) / 2
+        self.sources = [*self.actor.parameters(), *self.q.parameters()]
+        self.targets = [*self.actor_target.parameters(), *self.q_target.parameters()]
+        self.updates = 0
+
+    def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        mu = self.deterministic(obs)
+        noise = (
+            rng.standard_normal(mu.shape).astype(np.float32) * self.cfg.act_noise * self.scale_np
+        )
+        return np.clip(mu + noise, self.low_np, self.high_np)
+
+    def deterministic(self, obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+    def update(self, b: dict) -> dict:
+        cfg = self.cfg
+        with torch.no_grad():
+            a_next = self.actor_target(b["next_obs"])
+            if cfg.target_noise > 0:  # target policy smoothing
+                eps = (torch.randn_like(a_next) * cfg.target_noise).clamp(
+                    -cfg.noise_clip, cfg.noise_clip
+                )
+                a_next = torch.max(torch.min(a_next + eps * self.actor.scale, self.high), self.low)
+            q_next = self.q_target(b["next_obs"], a_next).min(0).values  # clipped double Q
+            y = q_target(b["rewards"], q_next, b["terminated"], cfg.gamma)
+        q = self.q(b["obs"], b["actions"])
+        loss_q = (q - y).pow(2).mean(1).sum()
+        self.q_opt.zero_grad()
+        loss_q.backward()
+        self.q_opt.step()
+        self.updates += 1
+        if self.updates % cfg.policy_delay == 0:  # delayed policy and target updates
+            self.q.requires_grad_(False)
+            loss_pi = -self.q(b["obs"], self.actor(b["obs"]))[0].mean()
+            self.pi_opt.zero_grad()
+            loss_pi.backward()
+            self.pi_opt.step()
+            self.q.requires_grad_(True)
+            polyak_update(self.targets, self.sources, cfg.polyak)
+            q1, lq, lp = torch.stack([q[0].mean(), loss_q, loss_pi]).tolist()
+            return {"Q1Vals": q1, "LossQ": lq, "LossPi": lp}
+        q1, lq = torch.stack([q[0].mean(), loss_q]).tolist()
+        return {"Q1Vals": q1, "LossQ": lq}
+
+    def state_dict(self) -> dict:
+        return {
+            "actor": self.actor.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "pi_opt": self.pi_opt.state_dict(),
+            "q_opt": self.q_opt.state_dict(),
+            "updates": self.updates,
+            "last_loss_pi": self.last_loss_pi,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "actor_target", "q", "q_target", "pi_opt", "q_opt"):
+            getattr(self, name).load_state_dict(state[name])
+        self.updates = int(state["updates"])
+
+
+def train(
+    cfg: Config,
+    env_fn: EnvFn | None = None,
+    output_dir: str | None = None,
+    verbose: bool = True,
+    resume: bool = False,
+    callback=None,
+):
+    """Train with TD3; see the module docstring."""
+    validate(cfg)
+    return train_off_policy(
+        "td3",
+        cfg,
+        lambda obs_dim, space: TD3Agent(obs_dim, space, cfg),
+        env_fn,
+        output_dir,
+        verbose,
+        resume,
+        callback,
+    )
