@@ -38,8 +38,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
 
 
 def test_grid_plan_names_runs_like_spinning_up(tmp_path):
-    argv = ["--hid", "[32,32]", "[64,64]", "--act", "tanh", "relu", "--seed", "0", "10",
-            "--exp-name", "grid", "--data-dir", str(tmp_path)]  # fmt: skip
+    argv = [
+        "--hid",
+        "[32,32]",
+        "[64,64]",
+        "--act",
+        "tanh",
+        "relu",
+        "--seed",
+        "0",
+        "10",
+        "--exp-name",
+        "grid",
+        "--data-dir",
+        str(tmp_path),
+    ]
     _, trials, _ = plan_runs("vpg", argv)
     names = sorted(t.run_dir.relative_to(tmp_path).as_posix() for t in trials)
     assert len(names) == 8
@@ -49,8 +62,19 @@ def test_grid_plan_names_runs_like_spinning_up(tmp_path):
 
 
 def test_train_writes_a_run_then_skips_it_once_completed(tmp_path, capsys):
-    argv = ["train", "pg", "--env", "CartPole-v1", "--data-dir", str(tmp_path),
-            "--exp-name", "t", "--seed", "3", *TINY]  # fmt: skip
+    argv = [
+        "train",
+        "pg",
+        "--env",
+        "CartPole-v1",
+        "--data-dir",
+        str(tmp_path),
+        "--exp-name",
+        "t",
+        "--seed",
+        "3",
+        *TINY,
+    ]
     assert main(argv) == 0
     run = tmp_path / "t" / "t_s3"
     config = json.loads((run / "config.json").read_text())

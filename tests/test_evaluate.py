@@ -14,16 +14,28 @@ from spinrl.evaluate import load_policy, watch
 @pytest.fixture(scope="module")
 def cartpole_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "cp"
-    spinrl.ppo(env="CartPole-v1", steps_per_epoch=256, epochs=1, minibatch_size=128,
-               output_dir=str(out), verbose=False)  # fmt: skip
+    spinrl.ppo(
+        env="CartPole-v1",
+        steps_per_epoch=256,
+        epochs=1,
+        minibatch_size=128,
+        output_dir=str(out),
+        verbose=False,
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def pendulum_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "pd"
-    result = spinrl.vpg(env="Pendulum-v1", steps_per_epoch=400, epochs=1, normalize_obs=True,
-                        output_dir=str(out), verbose=False)  # fmt: skip
+    result = spinrl.vpg(
+        env="Pendulum-v1",
+        steps_per_epoch=400,
+        epochs=1,
+        normalize_obs=True,
+        output_dir=str(out),
+        verbose=False,
+    )
     return out, result
 
 

@@ -53,9 +53,28 @@ def test_local_pool_records_failed_and_killed_trials_and_skips_completed_ones(tm
 
 
 def test_cli_grid_on_the_local_pool(tmp_path, capsys):
-    argv = ["train", "pg", "--env", "CartPole-v1", "--steps-per-epoch", "200", "--epochs", "2",
-            "--hid", "[8]", "--phi", "total", "rtg", "--workers", "2", "--quiet",
-            "--data-dir", str(tmp_path), "--exp-name", "cg"]  # fmt: skip
+    argv = [
+        "train",
+        "pg",
+        "--env",
+        "CartPole-v1",
+        "--steps-per-epoch",
+        "200",
+        "--epochs",
+        "2",
+        "--hid",
+        "[8]",
+        "--phi",
+        "total",
+        "rtg",
+        "--workers",
+        "2",
+        "--quiet",
+        "--data-dir",
+        str(tmp_path),
+        "--exp-name",
+        "cg",
+    ]
     assert main(argv) == 0
     for phi in ("total", "rtg"):
         run = tmp_path / f"cg_phi{phi}" / f"cg_phi{phi}_s0"

@@ -7,8 +7,12 @@ from spinrl.cli import main
 from spinrl.errors import ConfigError
 from spinrl.plot import experiment_curves, find_runs, iqm
 
-RETURNS = {0: [0.0, 1.0, 2.0, 3.0], 1: [2.0, 3.0, 4.0, 5.0], 2: [10.0, 11.0, 12.0, 13.0],
-           3: [1.0, 1.0, 1.0, 1.0]}  # fmt: skip
+RETURNS = {
+    0: [0.0, 1.0, 2.0, 3.0],
+    1: [2.0, 3.0, 4.0, 5.0],
+    2: [10.0, 11.0, 12.0, 13.0],
+    3: [1.0, 1.0, 1.0, 1.0],
+}
 
 
 @pytest.fixture

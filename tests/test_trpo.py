@@ -97,8 +97,14 @@ def test_kl_hessian_vector_product_equals_the_exact_fisher_vector_product():
 
 def test_trpo_keeps_every_step_inside_the_trust_region_and_improves_cartpole():
     rows = []
-    spinrl.trpo(env="CartPole-v1", steps_per_epoch=2000, epochs=6, train_v_iters=20,
-                verbose=False, callback=lambda s: rows.append(s.last_row))  # fmt: skip
+    spinrl.trpo(
+        env="CartPole-v1",
+        steps_per_epoch=2000,
+        epochs=6,
+        train_v_iters=20,
+        verbose=False,
+        callback=lambda s: rows.append(s.last_row),
+    )
     assert all(r["KL"] <= 0.01 + 1e-9 for r in rows)
     assert rows[-1]["AverageEpRet"] > 2 * rows[0]["AverageEpRet"]
 

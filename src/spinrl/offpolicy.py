@@ -68,7 +68,11 @@ def validate_common(cfg) -> None:
 
 @dataclass
 class OffPolicyResult:
+    """What train() returns: the agent (networks, ready to act), its replay buffer, where the
+    run was written and the last logged row."""
+
     agent: object
+    replay: ReplayBuffer
     output_dir: str | None
     last_row: dict
 
@@ -216,7 +220,7 @@ def train_off_policy(
         logger.close()
         envs.close()
         test_env.close()
-    return OffPolicyResult(agent, output_dir, last_row)
+    return OffPolicyResult(agent, replay, output_dir, last_row)
 
 
 class _Single:

@@ -1,0 +1,169 @@
+"""DDPG, TD3, SAC: the squashed Gaussian density, the targets by hand, the replay buffer at
+time limits, the batched critics, refusals, and learning on Pendulum."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import spinrl
+from spinrl.algos import sac, td3
+from spinrl.errors import EnvError
+from spinrl.policies import QEnsemble, SquashedGaussianActor
+
+TINY = dict(
+    steps_per_epoch=200,
+    epochs=2,
+    start_steps=100,
+    update_after=100,
+    update_every=50,
+    batch_size=32,
+    hid=(16, 16),
+    num_test_episodes=1,
+    max_ep_len=50,
+    verbose=False,
+)
+
+
+def _actor_1d(low, high):
+    torch.manual_seed(0)
+    space = gym.spaces.Box(np.float32(low), np.float32(high), (1,))
+    return SquashedGaussianActor(2, space, hid=(8,)).double()
+
+
+def test_squashed_gaussian_log_prob_is_the_change_of_variables_with_bounds():
+    # a = c + s tanh(u), u ~ N(mu, sigma): p(a) = N(u; mu, sigma) / (s (1 - tanh(u)^2)).
+    actor = _actor_1d(-3.0, 1.0)  # center -1, half-width 2
+    obs = torch.randn(500, 2, dtype=torch.float64)
+    with torch.no_grad():
+        a, logp = actor.sample(obs)
+        mu, log_std = actor._dist(obs)
+    for i in range(0, 500, 50):
+        u = math.atanh((a[i, 0].item() + 1.0) / 2.0)
+        m, sd = mu[i, 0].item(), math.exp(log_std[i, 0].item())
+        normal = -0.5 * ((u - m) / sd) ** 2 - math.log(sd * math.sqrt(2 * math.pi))
+        expected = normal - math.log(2.0 * (1.0 - math.tanh(u) ** 2))
+        assert logp[i].item() == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert torch.all(a > -3.0) and torch.all(a < 1.0)
+
+
+def test_squashed_gaussian_density_integrates_to_one_over_the_action_range():
+    actor = _actor_1d(-0.5, 2.5)  # center 1, half-width 1.5
+    obs = torch.zeros(1, 2, dtype=torch.float64)
+    with torch.no_grad():
+        mu, log_std = actor._dist(obs)
+        u = torch.linspace(-12, 12, 400_001, dtype=torch.float64)[:, None]
+        a = actor.center.double() + actor.scale.double() * torch.tanh(u)
+        density = actor.log_prob_of_u(u, mu.expand_as(u), log_std.expand_as(u)).exp()
+    assert torch.trapezoid(density, a[:, 0]).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_targets_by_hand_with_terminated_and_truncated_transitions():
+    # Three transitions: an ordinary one, one that truly terminated, and one cut by a time
+    # limit, which the replay stores as not terminated, so it bootstraps.
+    r = torch.tensor([1.0, 2.0, -1.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0])
+    q_next = torch.tensor([10.0, 10.0, 4.0])
+    logp_next = torch.tensor([-1.0, -1.0, 0.5])
+    y = sac.soft_q_target(r, q_next, logp_next, 0.2, terminated, 0.9)
+    np.testing.assert_allclose(y, [1 + 0.9 * (10 + 0.2), 2.0, -1 + 0.9 * (4 - 0.1)], rtol=1e-6)
+    y = td3.q_target(r, q_next, terminated, 0.9)
+    np.testing.assert_allclose(y, [10.0, 2.0, 2.6], rtol=1e-6)
+
+
+def test_q_ensemble_equals_independent_networks():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 2, hid=(5, 4), n=2)
+    obs, act = torch.randn(7, 3), torch.randn(7, 2)
+    out = q(obs, act)
+    x = torch.cat([obs, act], -1)
+    for k in range(2):
+        h = x
+        for i, (w, b) in enumerate(zip(q.weights, q.biases, strict=True)):
+            h = h @ w[k] + b[k]
+            h = torch.relu(h) if i < 2 else h
+        torch.testing.assert_close(out[k], h[:, 0])
+    assert not torch.equal(out[0], out[1])
+
+
+class DriftEnv(gym.Env):
+    """Observation = [step count]; never terminates, so only the time limit ends episodes."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t], np.float32), 0.0, False, False, {}
+
+
+def test_replay_stores_the_real_final_observation_and_no_ending_at_time_limits():
+    def env_fn():
+        return gym.wrappers.TimeLimit(DriftEnv(), max_episode_steps=5)
+
+    result = spinrl.sac(env_fn, **{**TINY, "epochs": 1, "update_after": 10_000})
+    replay = result.replay
+    obs, next_obs = replay.obs[: replay.size, 0], replay.next_obs[: replay.size, 0]
+    np.testing.assert_array_equal(next_obs, obs + 1)  # final obs 5 after 4, never reset obs 0
+    assert next_obs.max() == 5 and not replay.terminated[: replay.size].any()
+
+
+def test_discrete_and_unbounded_action_spaces_are_refused():
+    with pytest.raises(EnvError, match="use ppo, trpo, vpg or pg for discrete actions"):
+        spinrl.sac(env="CartPole-v1", **TINY)
+
+    class Unbounded(DriftEnv):
+        action_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+
+    with pytest.raises(EnvError, match="infinite bounds"):
+        spinrl.td3(lambda: gym.wrappers.TimeLimit(Unbounded(), 5), **TINY)
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg"])
+def test_each_algorithm_runs_and_logs_test_returns(algo):
+    row = getattr(spinrl, algo)(env="Pendulum-v1", **TINY).last_row
+    for key in ("AverageTestEpRet", "AverageEpRet", "AverageQ1Vals", "LossQ", "LossPi"):
+        assert math.isfinite(row[key]), key
+    assert row["TotalEnvInteracts"] == 400 and row["TestEpLen"] == 50
+
+
+def test_sac_fixed_alpha_stays_fixed_and_auto_alpha_moves():
+    fixed = spinrl.sac(env="Pendulum-v1", preset="spinningup", **TINY)
+    assert fixed.last_row["Alpha"] == pytest.approx(0.2)
+    auto = spinrl.sac(env="Pendulum-v1", **TINY)
+    assert auto.last_row["Alpha"] != pytest.approx(1.0)
+
+
+def _learns(algo, **overrides):
+    history = []
+
+    def solved(view):
+        history.append(view.last_row["AverageTestEpRet"])
+        return history[-1] >= -250
+
+    getattr(spinrl, algo)(
+        env="Pendulum-v1",
+        steps_per_epoch=1000,
+        epochs=15,
+        start_steps=1000,
+        update_after=1000,
+        num_test_episodes=5,
+        verbose=False,
+        callback=solved,
+        **overrides,
+    )
+    return history
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_pendulum_reaches_minus_250(algo):
+    history = _learns(algo)
+    assert history[-1] >= -250, history
