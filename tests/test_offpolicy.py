@@ -167,3 +167,16 @@ def _learns(algo, **overrides):
 def test_pendulum_reaches_minus_250(algo):
     history = _learns(algo)
     assert history[-1] >= -250, history
+
+
+@pytest.mark.filterwarnings("ignore:overflow")
+def test_an_infinite_critic_loss_stops_training_with_a_divergence_error():
+    class Huge(DriftEnv):
+        def step(self, action):
+            obs, *_ = super().step(action)
+            return obs, 1e39, False, False, {}  # finite in float64, inf once stored as float32
+
+    from spinrl.errors import DivergenceError
+
+    with pytest.raises(DivergenceError, match=r"became (inf|nan) at epoch 0"):
+        spinrl.td3(lambda: gym.wrappers.TimeLimit(Huge(), 20), **TINY)

@@ -15,6 +15,7 @@ learns (networks, targets, optimisers, temperature).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from spinrl.envs import (
     set_vec_env_state,
     vec_env_state,
 )
-from spinrl.errors import CheckpointError, ConfigError, EnvError
+from spinrl.errors import CheckpointError, ConfigError, DivergenceError, EnvError
 from spinrl.logger import EpochLogger
 from spinrl.policies import ACTIVATIONS, flat_obs_dim
 from spinrl.rollout import epoch_plan, seed_everything
@@ -162,7 +163,6 @@ def train_off_policy(
     start, last_row = time.time(), {}
     try:
         for epoch in range(start_epoch, epochs):
-            updates = 0
             for _ in range(T):
                 if steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
                     actions = rng.uniform(low, high, size=(cfg.num_envs, act_dim)).astype(
@@ -187,8 +187,9 @@ def train_off_policy(
                     pending_updates += cfg.num_envs
                     if pending_updates >= cfg.update_every:
                         for _ in range(pending_updates):
-                            logger.store(**agent.update(replay.sample(cfg.batch_size, rng)))
-                        updates += pending_updates
+                            losses = agent.update(replay.sample(cfg.batch_size, rng))
+                            _check_finite(losses, epoch)
+                            logger.store(**losses)
                         pending_updates = 0
             test_returns, test_lengths = _test(agent, test_env, cfg.num_test_episodes)
             ep_rets, ep_lens = stats.drain()
@@ -207,8 +208,6 @@ def train_off_policy(
             latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
             logger.update_progress(steps, latest)
             last_row = logger.dump_tabular()
-            if updates:
-                _check_finite_row(last_row, epoch)
             if run_dir is not None and (
                 epoch == epochs - 1 or (cfg.save_freq and (epoch + 1) % cfg.save_freq == 0)
             ):
@@ -244,9 +243,8 @@ def _test(agent, env: gym.Env, episodes: int) -> tuple[list[float], list[int]]:
     return returns, lengths
 
 
-def _check_finite_row(row: dict, epoch: int) -> None:
-    from spinrl.errors import DivergenceError
-
-    for key, value in row.items():
-        if key.startswith(("Loss", "Q")) and isinstance(value, float) and not np.isfinite(value):
+def _check_finite(stats: dict, epoch: int) -> None:
+    """DivergenceError naming the first non-finite loss or value of an update."""
+    for key, value in stats.items():
+        if not math.isfinite(value):
             raise DivergenceError(f"{key} became {value} at epoch {epoch}")
