@@ -211,6 +211,10 @@ def _latest_steps(run_dir: Path) -> int:
 
 def _finish(trial: Trial, exitcode: int | None) -> None:
     trial.seconds = time.time() - trial.started
+    try:  # the trial's own clock, without the time it waited in a queue (Ray)
+        trial.seconds = float(read_json(trial.run_dir / STATUS)["seconds"])
+    except (SpinrlError, KeyError, TypeError, ValueError):
+        pass
     if exitcode == 0 and is_completed(trial.run_dir):
         trial.status = "completed"
         return

@@ -129,9 +129,14 @@ def experiment_curves(
     if estimator not in ESTIMATORS:
         raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     groups: dict[str, list[Run]] = {}
+    names = [r.path.name for r in runs]
     for run in runs:
         if value in run.columns and xaxis in run.columns:
-            label = run.path.name if count else run.experiment
+            if count:  # one curve per run, named by its folder (with its parents if needed)
+                unique = names.count(run.path.name) == 1
+                label = run.path.name if unique else "/".join(run.path.parts[-3:])
+            else:
+                label = run.experiment
             groups.setdefault(label, []).append(run)
     if not groups:
         raise ConfigError(f"no run logs both {value!r} and {xaxis!r}")
