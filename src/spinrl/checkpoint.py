@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,14 @@ import torch
 from spinrl.errors import CheckpointError
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike, data: bytes, keep_previous: str | os.PathLike | None = None
+) -> None:
+    """Write ``data`` to a temporary file, fsync it, then rename it over ``path``.
+
+    With ``keep_previous``, the file being replaced is first renamed there, so that at every
+    instant one complete checkpoint exists under one of the two names.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -29,6 +39,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -70,10 +82,59 @@ def _to_tensors(obj):
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """torch.save of ``state`` (numpy converted to tensors), written atomically."""
+    """torch.save of ``state`` (numpy converted to tensors), written atomically; the file it
+    replaces is kept as ``<path>.prev`` until the next save."""
     buffer = io.BytesIO()
     torch.save(_to_tensors(state), buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), keep_previous=f"{path}.prev")
+
+
+class CheckpointKindError(CheckpointError):
+    """The checkpoint is readable but was written by another algorithm."""
+
+
+def load_latest_checkpoint(path: str | os.PathLike, kind: str) -> tuple[dict, Path]:
+    """The newest loadable checkpoint: ``path``, or ``<path>.prev`` if ``path`` is missing or
+    damaged (a crash while saving), saying so on stderr. Returns (state, file used)."""
+    path = Path(path)
+    try:
+        return load_checkpoint(path, kind), path
+    except CheckpointKindError:
+        raise
+    except CheckpointError as newest:
+        previous = Path(f"{path}.prev")
+        if not previous.exists():
+            raise
+        state = load_checkpoint(previous, kind)
+        print(
+            f"spinrl: {newest}; resuming from the previous checkpoint {previous}", file=sys.stderr
+        )
+        return state, previous
+
+
+RESUME_MAY_CHANGE = frozenset({"epochs", "total_steps", "save_freq"})
+"""Config fields a resumed run may change: how long it trains and how often it saves."""
+
+
+def check_resume_config(run_dir: str | os.PathLike, current: dict, may_change) -> None:
+    """ConfigError naming the fields where ``current`` differs from the run's config.json,
+    except those in ``may_change`` (budget and saving, which a resumed run may extend)."""
+    from spinrl.errors import ConfigError
+
+    saved = read_json(Path(run_dir) / "config.json").get("config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{Path(run_dir) / 'config.json'} has no 'config' object")
+    missing = sorted(set(current) - set(saved))
+    if missing:
+        raise CheckpointError(
+            f"{Path(run_dir) / 'config.json'} misses fields: {', '.join(missing)}"
+        )
+    norm = json.loads(json.dumps(current))
+    changed = sorted(k for k in norm if k not in may_change and norm[k] != saved.get(k))
+    if changed:
+        raise ConfigError(
+            f"--resume keeps the run's config; these fields cannot change: {', '.join(changed)}"
+        )
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
@@ -92,7 +153,95 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a state dictionary")
     if kind is not None and state.get("kind") != kind:
-        raise CheckpointError(
+        raise CheckpointKindError(
             f"checkpoint {path} was written by {state.get('kind')!r}, not {kind!r}"
         )
     return state
+
+
+# --- One writer per run directory, and stopping cleanly on a signal ------------------------
+
+LOCK = ".lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """A lock file holding the PID of the process training in a run directory.
+
+    A second run pointed at the same directory is refused with a clear message; a lock left
+    by a process that no longer exists is taken over with a warning.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.path = Path(run_dir) / LOCK
+
+    def __enter__(self) -> RunLock:
+        from spinrl.errors import ConfigError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise ConfigError(
+                        f"{self.path.parent} is in use by another run (PID {pid}); "
+                        "wait for it, or choose another --exp-name"
+                    ) from None
+                print(
+                    f"spinrl: taking over the stale lock of PID {pid} in {self.path.parent}",
+                    file=sys.stderr,
+                )
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise ConfigError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if int(self.path.read_text().strip()) == os.getpid():
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+class GracefulStop:
+    """Catch SIGINT and SIGTERM during training: the first one only sets ``signum``, so the
+    loop can finish its update, checkpoint and stop; the handlers then revert to the defaults,
+    so a second Ctrl-C stops at once (atomic writes keep the last checkpoint intact)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.signum is None:
+            for sig, handler in self._old.items():
+                signal.signal(sig, handler)

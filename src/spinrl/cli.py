@@ -20,7 +20,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from spinrl.config import build_config, field_docs, parse_literal, unknown_field_message
-from spinrl.errors import ConfigError, SpinrlError
+from spinrl.errors import ConfigError, SpinrlError, TrainingInterrupted
 
 EXIT_BAD_INPUT = 2
 
@@ -109,11 +109,8 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
     return parser
 
 
-RESUME_MAY_CHANGE = ("epochs", "total_steps", "save_freq")
-
-
 def _plan_resume(algo: str, module, given: dict, run_path: Path):
-    from spinrl.checkpoint import read_json
+    from spinrl.checkpoint import RESUME_MAY_CHANGE, read_json
 
     saved = read_json(run_path / "config.json")
     if saved.get("algo") != algo:
@@ -121,6 +118,9 @@ def _plan_resume(algo: str, module, given: dict, run_path: Path):
     if not isinstance(saved.get("config"), dict):
         raise ConfigError(f"{run_path / 'config.json'} has no 'config' object")
     values = dict(saved["config"])
+    missing = sorted({f.name for f in dataclasses.fields(module.Config)} - set(values))
+    if missing:
+        raise ConfigError(f"{run_path / 'config.json'} misses fields: {', '.join(missing)}")
     changed = sorted(
         n for n, v in given.items() if n not in RESUME_MAY_CHANGE and [values.get(n)] != v
     )
@@ -184,6 +184,7 @@ def plan_runs(algo: str, argv: list[str]):
 
 
 def cmd_train(args) -> int:
+    from spinrl.checkpoint import write_json
     from spinrl.grid import is_completed, run_trial
 
     module = _algo_module(args.algo)
@@ -191,6 +192,7 @@ def cmd_train(args) -> int:
     if grid is None:  # --resume
         ((cfg, path),) = trials
         result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet, resume=True)
+        write_json(path / "status.json", {"status": "completed", "resumed": True})
         print(f"run resumed and written to {path}  ({_final(result.last_row)})")
         return 0
     if len(trials) == 1 and opts.workers == 1 and opts.backend == "local":
@@ -339,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"list": cmd_list, "train": cmd_train, "plot": cmd_plot, "watch": cmd_watch}
         command = commands[args.command]
         return command(args)
+    except TrainingInterrupted as e:
+        print(f"spinrl: {e}", file=sys.stderr)
+        return e.exit_status
     except SpinrlError as e:
         print(f"spinrl: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

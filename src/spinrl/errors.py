@@ -19,3 +19,23 @@ class CheckpointError(SpinrlError):
 
 class DivergenceError(SpinrlError, FloatingPointError):
     """A loss, gradient or parameter became NaN or infinite during training."""
+
+
+class TrainingInterrupted(SpinrlError):
+    """Training stopped on SIGINT or SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signum: int, run_dir: str | None, epoch: int) -> None:
+        import signal
+
+        self.signum, self.run_dir, self.epoch = signum, run_dir, epoch
+        name = signal.Signals(signum).name
+        where = (
+            f"checkpoint of epoch {epoch} saved; resume with: spinrl train --resume {run_dir}"
+            if run_dir
+            else "nothing was saved (no output directory)"
+        )
+        super().__init__(f"interrupted by {name} after epoch {epoch}; {where}")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum

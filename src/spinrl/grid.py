@@ -33,7 +33,7 @@ from rich.table import Table
 
 from spinrl.checkpoint import atomic_write_text, read_json, write_json
 from spinrl.config import build_config
-from spinrl.errors import ConfigError, SpinrlError
+from spinrl.errors import ConfigError, SpinrlError, TrainingInterrupted
 from spinrl.logger import prepare_run_dir
 
 STATUS = "status.json"
@@ -191,9 +191,10 @@ def run_trial(algo, values: dict, run_dir: str, verbose: bool = False) -> str:
             algo(output_dir=str(run_dir), **values)
     except BaseException as e:
         atomic_write_text(run_dir / ERROR, traceback.format_exc())
+        status = "interrupted" if isinstance(e, TrainingInterrupted) else "FAILED"
+        write_json(run_dir / STATUS, {"status": status, "seconds": time.time() - start})
         if verbose and isinstance(e, KeyboardInterrupt | SpinrlError):
             raise
-        write_json(run_dir / STATUS, {"status": "FAILED", "seconds": time.time() - start})
         return "FAILED"
     write_json(run_dir / STATUS, {"status": "completed", "seconds": time.time() - start})
     return "completed"

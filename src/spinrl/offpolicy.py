@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +27,14 @@ import numpy as np
 import torch
 
 from spinrl.buffers import ReplayBuffer
-from spinrl.checkpoint import load_checkpoint, save_checkpoint
+from spinrl.checkpoint import (
+    RESUME_MAY_CHANGE,
+    GracefulStop,
+    RunLock,
+    check_resume_config,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
 from spinrl.envs import (
     EnvFn,
     EpisodeStats,
@@ -37,7 +45,13 @@ from spinrl.envs import (
     set_vec_env_state,
     vec_env_state,
 )
-from spinrl.errors import CheckpointError, ConfigError, DivergenceError, EnvError
+from spinrl.errors import (
+    CheckpointError,
+    ConfigError,
+    DivergenceError,
+    EnvError,
+    TrainingInterrupted,
+)
 from spinrl.logger import EpochLogger
 from spinrl.policies import ACTIVATIONS, flat_obs_dim
 from spinrl.rollout import epoch_plan, seed_everything
@@ -130,95 +144,112 @@ def train_off_policy(
             "test_env": vec_env_state(_Single(test_env)),
         }
 
-    if resume:
-        if run_dir is None:
-            raise CheckpointError("resuming needs the run directory (output_dir)")
-        state = load_checkpoint(run_dir / CHECKPOINT, kind=algo)
-        try:
-            agent.load_state_dict(state["agent"])
-            replay.load_state_dict(state["replay"])
-            set_vec_env_state(envs, state["envs"])
-            set_vec_env_state(_Single(test_env), state["test_env"])
-            obs = state["obs"].numpy().astype(obs.dtype)
-            stats.ret, stats.len = state["ep_ret"].numpy().copy(), state["ep_len"].numpy().copy()
-            steps, pending_updates = int(state["steps"]), int(state["pending_updates"])
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
-            raise CheckpointError(
-                f"checkpoint {run_dir / CHECKPOINT} does not fit this run: {e}"
-            ) from None
-        start_epoch = int(state["epoch"]) + 1
+    lock = RunLock(run_dir) if run_dir is not None else nullcontext()
+    with lock, GracefulStop() as stop:
+        if resume:
+            if run_dir is None:
+                raise CheckpointError("resuming needs the run directory (output_dir)")
+            check_resume_config(run_dir, asdict(cfg), RESUME_MAY_CHANGE)
+            state, _ = load_latest_checkpoint(run_dir / CHECKPOINT, kind=algo)
+            try:
+                agent.load_state_dict(state["agent"])
+                replay.load_state_dict(state["replay"])
+                set_vec_env_state(envs, state["envs"])
+                set_vec_env_state(_Single(test_env), state["test_env"])
+                obs = state["obs"].numpy().astype(obs.dtype)
+                stats.ret, stats.len = (
+                    state["ep_ret"].numpy().copy(),
+                    state["ep_len"].numpy().copy(),
+                )
+                steps, pending_updates = int(state["steps"]), int(state["pending_updates"])
+                rng.bit_generator.state = state["rng"]
+                torch.set_rng_state(state["torch_rng"])
+            except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
+                raise CheckpointError(
+                    f"checkpoint {run_dir / CHECKPOINT} does not fit this run: {e}"
+                ) from None
+            start_epoch = int(state["epoch"]) + 1
 
-    logger = EpochLogger(
-        run_dir,
-        epochs * cfg.steps_per_epoch,
-        verbose,
-        f"{algo} {cfg.env}",
-        keep_rows=start_epoch if resume else None,
-    )
-    if not resume:
-        logger.save_config(algo, cfg)
-    low, high = act_space.low, act_space.high
-    start, last_row = time.time(), {}
-    try:
-        for epoch in range(start_epoch, epochs):
-            for _ in range(T):
-                if steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
-                    actions = rng.uniform(low, high, size=(cfg.num_envs, act_dim)).astype(
-                        np.float32
-                    )
-                else:
-                    actions = agent.explore(obs, rng)
-                next_obs, rewards, terminated, truncated, info = envs.step(actions)
-                if not np.isfinite(rewards).all():
-                    raise EnvError(f"the environment returned a non-finite reward at step {steps}")
-                done = terminated | truncated
-                real_next = next_obs
-                if done.any():  # store the real final observation, not the reset one
-                    real_next = next_obs.copy()
-                    idx, final = final_observations(info, done)
-                    real_next[idx] = final
-                replay.store(obs, actions, rewards, real_next, terminated)
-                stats.step(rewards, done)
-                obs = next_obs
-                steps += cfg.num_envs
-                if steps >= cfg.update_after:
-                    pending_updates += cfg.num_envs
-                    if pending_updates >= cfg.update_every:
-                        for _ in range(pending_updates):
-                            losses = agent.update(replay.sample(cfg.batch_size, rng))
-                            _check_finite(losses, epoch)
-                            logger.store(**losses)
-                        pending_updates = 0
-            test_returns, test_lengths = _test(agent, test_env, cfg.num_test_episodes)
-            ep_rets, ep_lens = stats.drain()
-            logger.store(
-                EpRet=ep_rets, EpLen=ep_lens, TestEpRet=test_returns, TestEpLen=test_lengths
-            )
-            logger.log_tabular("Epoch", epoch)
-            logger.log_tabular("EpRet", with_min_and_max=True)
-            logger.log_tabular("TestEpRet", with_min_and_max=True)
-            logger.log_tabular("EpLen", average_only=True)
-            logger.log_tabular("TestEpLen", average_only=True)
-            logger.log_tabular("TotalEnvInteracts", steps)
-            for key in agent.LOGGED:
-                logger.log_tabular(key, average_only=key in agent.AVERAGE_ONLY)
-            logger.log_tabular("Time", time.time() - start)
-            latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
-            logger.update_progress(steps, latest)
-            last_row = logger.dump_tabular()
-            if run_dir is not None and (
-                epoch == epochs - 1 or (cfg.save_freq and (epoch + 1) % cfg.save_freq == 0)
-            ):
-                save_checkpoint(run_dir / CHECKPOINT, state_dict(epoch))
-            view = SimpleNamespace(last_row=last_row, last_episode_returns=ep_rets)
-            if callback is not None and callback(view):
-                break
-    finally:
-        logger.close()
-        envs.close()
-        test_env.close()
+        logger = EpochLogger(
+            run_dir,
+            epochs * cfg.steps_per_epoch,
+            verbose,
+            f"{algo} {cfg.env}",
+            keep_rows=start_epoch if resume else None,
+        )
+        if not resume:
+            logger.save_config(algo, cfg)
+        low, high = act_space.low, act_space.high
+        start, last_row = time.time(), {}
+        try:
+            for epoch in range(start_epoch, epochs):
+                for _ in range(T):
+                    if steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
+                        actions = rng.uniform(low, high, size=(cfg.num_envs, act_dim)).astype(
+                            np.float32
+                        )
+                    else:
+                        actions = agent.explore(obs, rng)
+                    next_obs, rewards, terminated, truncated, info = envs.step(actions)
+                    if not np.isfinite(rewards).all():
+                        raise EnvError(
+                            f"the environment returned a non-finite reward at step {steps}"
+                        )
+                    if not np.isfinite(next_obs).all():
+                        raise EnvError(
+                            f"the environment returned a non-finite observation at step {steps}"
+                        )
+                    done = terminated | truncated
+                    real_next = next_obs
+                    if done.any():  # store the real final observation, not the reset one
+                        real_next = next_obs.copy()
+                        idx, final = final_observations(info, done)
+                        real_next[idx] = final
+                    replay.store(obs, actions, rewards, real_next, terminated)
+                    stats.step(rewards, done)
+                    obs = next_obs
+                    steps += cfg.num_envs
+                    if steps >= cfg.update_after:
+                        pending_updates += cfg.num_envs
+                        if pending_updates >= cfg.update_every:
+                            for _ in range(pending_updates):
+                                losses = agent.update(replay.sample(cfg.batch_size, rng))
+                                _check_finite(losses, epoch)
+                                logger.store(**losses)
+                            pending_updates = 0
+                test_returns, test_lengths = _test(agent, test_env, cfg.num_test_episodes)
+                ep_rets, ep_lens = stats.drain()
+                logger.store(
+                    EpRet=ep_rets, EpLen=ep_lens, TestEpRet=test_returns, TestEpLen=test_lengths
+                )
+                logger.log_tabular("Epoch", epoch)
+                logger.log_tabular("EpRet", with_min_and_max=True)
+                logger.log_tabular("TestEpRet", with_min_and_max=True)
+                logger.log_tabular("EpLen", average_only=True)
+                logger.log_tabular("TestEpLen", average_only=True)
+                logger.log_tabular("TotalEnvInteracts", steps)
+                for key in agent.LOGGED:
+                    logger.log_tabular(key, average_only=key in agent.AVERAGE_ONLY)
+                logger.log_tabular("Time", time.time() - start)
+                latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
+                logger.update_progress(steps, latest)
+                last_row = logger.dump_tabular()
+                if run_dir is not None and (
+                    epoch == epochs - 1 or (cfg.save_freq and (epoch + 1) % cfg.save_freq == 0)
+                ):
+                    save_checkpoint(run_dir / CHECKPOINT, state_dict(epoch))
+                view = SimpleNamespace(last_row=last_row, last_episode_returns=ep_rets)
+                if stop.signum is not None:  # the updates finished: save, then stop
+                    if run_dir is not None:
+                        save_checkpoint(run_dir / CHECKPOINT, state_dict(epoch))
+                    out = str(run_dir) if run_dir is not None else None
+                    raise TrainingInterrupted(stop.signum, out, epoch)
+                if callback is not None and callback(view):
+                    break
+        finally:
+            logger.close()
+            envs.close()
+            test_env.close()
     return OffPolicyResult(agent, replay, output_dir, last_row)
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,7 +27,14 @@ import numpy as np
 import torch
 
 from spinrl.buffers import RolloutBuffer
-from spinrl.checkpoint import load_checkpoint, save_checkpoint
+from spinrl.checkpoint import (
+    RESUME_MAY_CHANGE,
+    GracefulStop,
+    RunLock,
+    check_resume_config,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
 from spinrl.envs import (
     EnvFn,
     ObsNormalizer,
@@ -36,7 +44,7 @@ from spinrl.envs import (
     set_vec_env_state,
     vec_env_state,
 )
-from spinrl.errors import CheckpointError, DivergenceError
+from spinrl.errors import CheckpointError, DivergenceError, TrainingInterrupted
 from spinrl.logger import EpochLogger
 from spinrl.policies import VCritic, flat_obs_dim, make_actor
 from spinrl.rollout import Rollout, epoch_plan, seed_everything
@@ -125,27 +133,36 @@ class Session:
         (``session.last_row`` and ``session.last_episode_returns`` describe the epoch).
         """
         self.optimizers = optimizers
-        if resume:
-            self._resume()
-        total = self.epochs * self.cfg.steps_per_epoch
-        self.logger = EpochLogger(
-            self.output_dir,
-            total,
-            self.verbose,
-            f"{self.algo} {self.cfg.env}",
-            keep_rows=self.start_epoch if resume else None,
-        )
-        if not resume:
-            self.logger.save_config(self.algo, self.saved_cfg)
-        self.logger.update_progress(self.rollout.steps, None)
-        self._start = time.time()
+        lock = RunLock(self.output_dir) if self.output_dir is not None else nullcontext()
         try:
-            for epoch in range(self.start_epoch, self.epochs):
-                yield epoch
-                if callback is not None and callback(self):
-                    break
+            with lock, GracefulStop() as stop:
+                if resume:
+                    self._resume()
+                total = self.epochs * self.cfg.steps_per_epoch
+                self.logger = EpochLogger(
+                    self.output_dir,
+                    total,
+                    self.verbose,
+                    f"{self.algo} {self.cfg.env}",
+                    keep_rows=self.start_epoch if resume else None,
+                )
+                if not resume:
+                    self.logger.save_config(self.algo, self.saved_cfg)
+                self.logger.update_progress(self.rollout.steps, None)
+                self._start = time.time()
+                for epoch in range(self.start_epoch, self.epochs):
+                    yield epoch
+                    if stop.signum is not None:  # the update finished: save, then stop
+                        out = None
+                        if self.output_dir is not None:
+                            save_checkpoint(self.output_dir / CHECKPOINT, self.state_dict(epoch))
+                            out = str(self.output_dir)
+                        raise TrainingInterrupted(stop.signum, out, epoch)
+                    if callback is not None and callback(self):
+                        break
         finally:
-            self.logger.close()
+            if self.logger is not None:
+                self.logger.close()
             self.envs.close()
 
     def collect(self) -> None:
@@ -205,7 +222,8 @@ class Session:
     def _resume(self) -> None:
         if self.output_dir is None:
             raise CheckpointError("resuming needs the run directory (output_dir)")
-        state = load_checkpoint(self.output_dir / CHECKPOINT, kind=self.algo)
+        check_resume_config(self.output_dir, asdict(self.saved_cfg), RESUME_MAY_CHANGE)
+        state, _ = load_latest_checkpoint(self.output_dir / CHECKPOINT, kind=self.algo)
         try:
             self.actor.load_state_dict(state["actor"])
             if self.critic is not None:

@@ -75,6 +75,10 @@ class Rollout:
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.clip(act))
             if not np.isfinite(rewards).all():
                 raise EnvError(f"the environment returned a non-finite reward at step {self.steps}")
+            if not np.isfinite(next_obs).all():
+                raise EnvError(
+                    f"the environment returned a non-finite observation at step {self.steps}"
+                )
             buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp
             done = terminated | truncated
             buf.rewards[t] = self.reward_scaler(rewards, done)
