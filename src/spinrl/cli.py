@@ -200,13 +200,10 @@ def cmd_train(args) -> int:
         if is_completed(trial.run_dir) and not opts.overwrite:
             print(f"{trial.run_dir} already completed; pass --overwrite to train it again")
             return 0
-        if (
-            run_trial(args.algo, trial.values, str(trial.run_dir), verbose=not opts.quiet)
-            != "completed"
-        ):
-            print(
-                f"spinrl: error: the run failed; see {trial.run_dir / 'error.txt'}", file=sys.stderr
-            )
+        status = run_trial(args.algo, trial.values, str(trial.run_dir), not opts.quiet, inline=True)
+        if status != "completed":
+            error = trial.run_dir / "error.txt"
+            print(f"spinrl: error: the run failed; see {error}", file=sys.stderr)
             return 1
         print(f"run written to {trial.run_dir}  ({_final_from_dir(trial.run_dir)})")
         return 0

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from spinrl.errors import EnvError
+from spinrl.policies import flat_obs_dim
 
 EnvFn = Callable[[], gym.Env]
 
@@ -105,6 +106,11 @@ class LeanSyncVectorEnv(gym.vector.VectorEnv):
         self.envs = [fn() for fn in env_fns]
         self.num_envs = len(self.envs)
         first = self.envs[0]
+        try:  # refuse spaces the MLP policies cannot read before anything else happens
+            flat_obs_dim(first.observation_space)
+        except EnvError:
+            self.close_extras()
+            raise
         self.single_observation_space = first.observation_space
         self.single_action_space = first.action_space
         self.observation_space = gym.vector.utils.batch_space(

@@ -172,9 +172,12 @@ def is_completed(run_dir: Path) -> bool:
         return False
 
 
-def run_trial(algo, values: dict, run_dir: str, verbose: bool = False) -> str:
+def run_trial(algo, values: dict, run_dir: str, verbose: bool = False, inline: bool = False) -> str:
     """Run one trial in this process, from scratch: train, then mark it completed; on an
-    exception write error.txt with the traceback. Returns "completed" or "FAILED"."""
+    exception write error.txt with the traceback. Returns "completed" or "FAILED".
+
+    ``inline`` (a single run from the command line): bad input and interrupts are raised
+    after being recorded, so the command can report them and exit with their status."""
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, overwrite=True)
     (run_dir / ERROR).unlink(missing_ok=True)
@@ -193,7 +196,7 @@ def run_trial(algo, values: dict, run_dir: str, verbose: bool = False) -> str:
         atomic_write_text(run_dir / ERROR, traceback.format_exc())
         status = "interrupted" if isinstance(e, TrainingInterrupted) else "FAILED"
         write_json(run_dir / STATUS, {"status": status, "seconds": time.time() - start})
-        if verbose and isinstance(e, KeyboardInterrupt | SpinrlError):
+        if inline and isinstance(e, KeyboardInterrupt | SpinrlError):
             raise
         return "FAILED"
     write_json(run_dir / STATUS, {"status": "completed", "seconds": time.time() - start})

@@ -175,7 +175,6 @@ class TD3Agent:
             "pi_opt": self.pi_opt.state_dict(),
             "q_opt": self.q_opt.state_dict(),
             "updates": self.updates,
-            "last_loss_pi": self.last_loss_pi,
         }
 
     def load_state_dict(self, state: dict) -> None:
