@@ -287,6 +287,48 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def cmd_variance(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from spinrl.variance import measure, write_report
+
+    rows, _ = measure(
+        args.env,
+        args.gamma,
+        args.policy,
+        args.seed,
+        args.batch_sizes,
+        args.batches,
+        args.lams,
+        args.max_len,
+    )
+    title = f"{args.env}, {args.policy} softmax policy, gamma {args.gamma}, K = {args.batches}"
+    table = Table(title=f"policy-gradient estimators on {title}")
+    for col in ("estimator", "B", "bias", "noise floor", "variance", "MSE", "cosine"):
+        table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=True)
+    for r in rows:
+        flag = " *" if r.bias > r.noise_floor else ""
+        table.add_row(
+            r.estimator,
+            str(r.batch_size),
+            f"{r.bias:.4g}{flag}",
+            f"{r.noise_floor:.4g}",
+            f"{r.variance:.4g}",
+            f"{r.mse:.4g}",
+            f"{r.cosine:.3f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        "bias: ||mean estimate - exact gradient||; * marks a bias above the noise "
+        "floor 2 sqrt(variance / K) that an unbiased estimator stays under"
+    )
+    for path in write_report(rows, args.out, title):
+        console.print(f"written {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spinrl", description="Deep RL you can read, trust and run fast.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -304,6 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--video", metavar="OUT.mp4", help="record the episodes to a video file")
     watch.add_argument("--seed", type=int, default=0)
     watch.add_argument("--checkpoint", help="another checkpoint file than RUN_DIR/model.pt")
+    var = sub.add_parser(
+        "variance", help="measure each policy-gradient estimator's bias and variance"
+    )
+    var.add_argument(
+        "--env",
+        default="FrozenLake-v1",
+        help="a tabular env (FrozenLake-v1, CliffWalking-v1, ...) or three_state",
+    )
+    var.add_argument("--gamma", type=float, default=0.95)
+    var.add_argument("--policy", choices=("random", "uniform"), default="random")
+    var.add_argument("--seed", type=int, default=0)
+    var.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16, 64])
+    var.add_argument("--batches", type=int, default=200, help="K batches per batch size")
+    var.add_argument("--lams", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.9, 0.95, 1.0])
+    var.add_argument("--max-len", type=int, default=100, help="time limit of sampled episodes")
+    var.add_argument("--out", default="variance", help="directory for the CSV and plots")
     plot = sub.add_parser("plot", help="learning curves of run directories")
     plot.add_argument("dirs", nargs="+")
     plot.add_argument("--value", nargs="+", default=["AverageEpRet"])
@@ -335,7 +393,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         args = build_parser().parse_args(argv)
-        commands = {"list": cmd_list, "train": cmd_train, "plot": cmd_plot, "watch": cmd_watch}
+        commands = {
+            "list": cmd_list,
+            "train": cmd_train,
+            "plot": cmd_plot,
+            "watch": cmd_watch,
+            "variance": cmd_variance,
+        }
         command = commands[args.command]
         return command(args)
     except TrainingInterrupted as e:
