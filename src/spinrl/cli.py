@@ -305,24 +305,24 @@ def cmd_variance(args) -> int:
     )
     title = f"{args.env}, {args.policy} softmax policy, gamma {args.gamma}, K = {args.batches}"
     table = Table(title=f"policy-gradient estimators on {title}")
-    for col in ("estimator", "B", "bias", "noise floor", "variance", "MSE", "cosine"):
+    for col in ("estimator", "B", "bias", "floor", "variance", "MSE", "cosine"):
         table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=True)
     for r in rows:
         flag = " *" if r.bias > r.noise_floor else ""
         table.add_row(
             r.estimator,
             str(r.batch_size),
-            f"{r.bias:.4g}{flag}",
-            f"{r.noise_floor:.4g}",
-            f"{r.variance:.4g}",
-            f"{r.mse:.4g}",
+            f"{r.bias:.3g}{flag}",
+            f"{r.noise_floor:.3g}",
+            f"{r.variance:.3g}",
+            f"{r.mse:.3g}",
             f"{r.cosine:.3f}",
         )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 100)
     console.print(table)
     console.print(
-        "bias: ||mean estimate - exact gradient||; * marks a bias above the noise "
-        "floor 2 sqrt(variance / K) that an unbiased estimator stays under"
+        "bias: ||mean estimate - exact gradient||; floor: 2 sqrt(variance / K), which an "
+        "unbiased estimator's bias stays under (* where it does not)"
     )
     for path in write_report(rows, args.out, title):
         console.print(f"written {path}")
