@@ -83,3 +83,13 @@ def test_cli_plot_writes_png_and_svg(runs_dir, capsys):
     assert svg.read_text().lstrip().startswith("<?xml")
     assert main([*argv, "--legend", "only-one"]) == 2
     assert "--legend gives 1 names for 2 curves" in capsys.readouterr().err
+
+
+def test_epochs_without_a_finished_episode_do_not_blank_the_curve(tmp_path):
+    for seed, rets in ((0, ["1.0", "nan", "3.0"]), (1, ["3.0", "4.0", "nan"])):
+        run = tmp_path / "e" / f"e_s{seed}"
+        run.mkdir(parents=True)
+        rows = ["TotalEnvInteracts,AverageEpRet"] + [f"{i},{r}" for i, r in enumerate(rets)]
+        (run / "progress.csv").write_text("\n".join(rows) + "\n")
+    _, center, *_ = experiment_curves(find_runs([tmp_path]), "AverageEpRet")["e"]
+    np.testing.assert_allclose(center, [2.0, 4.0, 3.0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,14 +98,19 @@ def iqm(values: np.ndarray) -> np.ndarray:
 
 
 ESTIMATORS = {"mean": lambda v: v.mean(0), "median": lambda v: np.median(v, 0), "iqm": iqm}
+# An epoch in which no episode ended logs NaN for its returns: the mean and median then use
+# the runs that have a value there.
+NAN_AWARE = {"mean": lambda v: np.nanmean(v, 0), "median": lambda v: np.nanmedian(v, 0)}
 
 
 def band(ys: np.ndarray, estimator: str, ci: str, resamples: int = 1000):
     """(center, low, high) over runs (axis 0): +- one std, or a 95% percentile bootstrap of
     the estimator (resampling runs with replacement, fixed seed)."""
-    center = ESTIMATORS[estimator](ys)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        center = NAN_AWARE.get(estimator, ESTIMATORS[estimator])(ys)
+        std = np.nanstd(ys, 0)
     if ci == "std":
-        std = ys.std(0)
         return center, center - std, center + std
     if ci == "bootstrap95":
         rng = np.random.default_rng(0)
@@ -176,9 +182,10 @@ def plot(
             raise ConfigError(f"--legend gives {len(legend)} names for {len(curves)} curves")
         for i, (name, (x, center, low, high, n)) in enumerate(curves.items()):
             label = legend[i] if legend else f"{name} ({n} run{'s' if n > 1 else ''})"
-            (line,) = ax.plot(x, center, label=label, linewidth=1.8)
+            ok = np.isfinite(center)  # draw through epochs with no finished episode
+            (line,) = ax.plot(x[ok], center[ok], label=label, linewidth=1.8)
             if n > 1:
-                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+                ax.fill_between(x[ok], low[ok], high[ok], color=line.get_color(), alpha=0.2)
         band_name = "+-1 std" if ci == "std" else "95% bootstrap CI"
         ax.set_title(f"{value}: {estimator} over runs, band {band_name}", fontsize="medium")
         ax.set_xlabel(xaxis)
