@@ -89,6 +89,9 @@ class Config:
     save_freq: int = 10
 
 
+PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
+
+
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
     epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)

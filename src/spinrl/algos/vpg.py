@@ -64,6 +64,9 @@ class Config:
     save_freq: int = 10
 
 
+PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
+
+
 def _as_pg(cfg: Config) -> pg.Config:
     return pg.Config(**dataclasses.asdict(cfg), phi="gae", normalize_advantages=True)
 
