@@ -1,4 +1,14 @@
-"""Print the fault matrix of tests/test_faults.py at the end of a run."""
+"""Shared test settings; prints the fault matrix of tests/test_faults.py at the end of a run."""
+
+import os
+
+from hypothesis import settings
+
+# CI runs a fixed sequence of examples, so a green run can be repeated exactly; locally
+# hypothesis keeps exploring new random examples.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_terminal_summary(terminalreporter):
