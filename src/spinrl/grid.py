@@ -12,6 +12,9 @@ VARIANT is the grid name followed by shorthand+value for each key that varies (o
 in_name). Each trial runs in its own process; one that raises or is killed is recorded
 (error.txt in its run directory, FAILED in the summary) while the others finish. A trial that
 completed (status.json says so) is skipped when the grid runs again.
+
+Trials run in spawned processes, which import the main module: a script that runs a grid
+must do so under ``if __name__ == "__main__":``, as with any use of multiprocessing.
 """
 
 from __future__ import annotations
@@ -228,11 +231,13 @@ def _finish(trial: Trial, exitcode: int | None) -> None:
         lines = error.read_text().strip().splitlines()
         trial.message = lines[-1] if lines else "failed"
     else:  # the process died without a word: killed, or crashed in C
-        how = (
-            f"killed by signal {signal.Signals(-exitcode).name}"
-            if exitcode and exitcode < 0
-            else f"exited with status {exitcode}"
-        )
+        if exitcode and exitcode < 0:
+            how = f"killed by signal {signal.Signals(-exitcode).name}"
+        else:  # most often: a script without an if __name__ == "__main__": guard
+            how = (
+                f"exited with status {exitcode} before training started (a script that "
+                "runs a grid needs if __name__ == '__main__':)"
+            )
         trial.message = how
         atomic_write_text(error, f"the trial process {how}\n")
 
