@@ -85,3 +85,29 @@ def test_missing_or_corrupt_runs_are_refused(cartpole_run, tmp_path, capsys):
     assert main(["watch", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "cannot be loaded safely" in err and err.count("\n") == 1
+
+
+def test_off_policy_runs_load_and_watch(tmp_path):
+    out = tmp_path / "sac"
+    spinrl.sac(
+        env="Pendulum-v1",
+        steps_per_epoch=150,
+        epochs=1,
+        start_steps=100,
+        update_after=100,
+        update_every=50,
+        batch_size=32,
+        hid=(16,),
+        num_test_episodes=1,
+        max_ep_len=30,
+        output_dir=str(out),
+        verbose=False,
+    )
+    obs = np.array([1.0, 0.0, 0.5], np.float32)
+    greedy = load_policy(out, deterministic=True)
+    sampled = load_policy(out)
+    assert greedy(obs) == greedy(obs) and abs(float(greedy(obs)[0])) <= 2.0
+    torch.manual_seed(0)
+    assert len({float(sampled(obs)[0]) for _ in range(20)}) > 1
+    returns, lengths = watch(out, episodes=2, deterministic=True)
+    assert lengths == [30, 30] and all(np.isfinite(returns))

@@ -24,7 +24,19 @@ from spinrl.checkpoint import load_checkpoint, read_json
 from spinrl.config import build_config
 from spinrl.envs import ObsNormalizer, make_env
 from spinrl.errors import CheckpointError, EnvError
-from spinrl.policies import action_clipper, flat_obs_dim, make_actor
+from spinrl.policies import (
+    DeterministicActor,
+    SquashedGaussianActor,
+    action_clipper,
+    flat_obs_dim,
+    make_actor,
+)
+
+OFF_POLICY_ACTORS = {
+    "sac": SquashedGaussianActor,
+    "td3": DeterministicActor,
+    "ddpg": DeterministicActor,
+}
 
 
 class Policy:
@@ -41,7 +53,11 @@ class Policy:
         single = obs.shape == self.obs_shape
         x = torch.from_numpy(self.normalizer(obs[None] if single else obs))
         with torch.inference_mode():
-            act = self.actor.deterministic(x) if self.deterministic else self.actor.sample(x)[0]
+            # DDPG's and TD3's actors are deterministic: they have no sample() to draw from.
+            if self.deterministic or not hasattr(self.actor, "sample"):
+                act = self.actor.deterministic(x)
+            else:
+                act = self.actor.sample(x)[0]
         act = self.clip(act.numpy())
         return act[0] if single else act
 
@@ -68,12 +84,17 @@ def load_policy(
     finally:
         env.close()
     state = load_checkpoint(Path(checkpoint) if checkpoint else run_dir / "model.pt", kind=algo)
-    actor = make_actor(obs_space, act_space, cfg.hid, cfg.act)
-    normalizer = ObsNormalizer((flat_obs_dim(obs_space),), enabled=False)
+    obs_dim = flat_obs_dim(obs_space)
+    normalizer = ObsNormalizer((obs_dim,), enabled=False)
     try:
-        actor.load_state_dict(state["actor"])
-        normalizer.load_state_dict(state["obs_normalizer"])
-    except (KeyError, RuntimeError, TypeError) as e:
+        if algo in OFF_POLICY_ACTORS:  # the agent's actor; these runs use no normaliser
+            actor = OFF_POLICY_ACTORS[algo](obs_dim, act_space, cfg.hid, cfg.act)
+            actor.load_state_dict(state["agent"]["actor"])
+        else:
+            actor = make_actor(obs_space, act_space, cfg.hid, cfg.act)
+            actor.load_state_dict(state["actor"])
+            normalizer.load_state_dict(state["obs_normalizer"])
+    except (KeyError, RuntimeError, TypeError, EnvError) as e:
         first = str(e).strip().splitlines()[0]
         raise CheckpointError(f"the checkpoint does not fit the run's config: {first}") from None
     actor.eval()
