@@ -94,8 +94,8 @@ def main() -> None:
         "Final return = mean of the last 100 training episodes. PPO uses `--preset mujoco`, "
         "TRPO its defaults with observation normalisation.",
         "",
-        "| algorithm | task | steps | seeds | final return (mean +- std) | per seed | CleanRL 1M"
-        " | Spinning Up 3M |",
+        "| algorithm | task | steps | seeds | final return (mean +- std) | per seed "
+        "| CleanRL PPO 1M | Spinning Up PPO 3M |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for algo in args.algos:
@@ -107,7 +107,8 @@ def main() -> None:
             lines.append(
                 f"| {algo} | {env} | {args.steps:,} | {len(rs)} | "
                 f"{statistics.mean(finals):.0f} +- {spread:.0f} | {per_seed} | "
-                f"{CLEANRL_1M.get(env, '-')} | {SPINNINGUP_3M.get(env, '-')} |"
+                f"{CLEANRL_1M.get(env, '-') if algo == 'ppo' else '-'} | "
+                f"{SPINNINGUP_3M.get(env, '-') if algo == 'ppo' else '-'} |"
             )
     for env in args.envs:
         dirs = [DATA / f"{a}_{env.split('-')[0].lower()}" for a in args.algos]
