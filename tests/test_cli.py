@@ -95,3 +95,24 @@ def test_console_script_lists_algorithms():
         [sys.executable, "-m", "spinrl.cli", "list"], capture_output=True, text=True, check=True
     )
     assert "vpg" in done.stdout and "Discrete, Box" in done.stdout
+
+
+def test_an_unfinished_run_is_not_restarted_silently(tmp_path, capsys):
+    run = tmp_path / "u" / "u_s0"
+    run.mkdir(parents=True)
+    (run / "progress.csv").write_text("Epoch,TotalEnvInteracts\n0,200\n")
+    argv = [
+        "train",
+        "pg",
+        "--env",
+        "CartPole-v1",
+        "--data-dir",
+        str(tmp_path),
+        "--exp-name",
+        "u",
+        *TINY,
+    ]
+    assert main(argv) == 2
+    assert f"--resume {run}" in capsys.readouterr().err
+    assert (run / "progress.csv").read_text() == "Epoch,TotalEnvInteracts\n0,200\n"
+    assert main([*argv, "--overwrite"]) == 0

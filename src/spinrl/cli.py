@@ -200,6 +200,11 @@ def cmd_train(args) -> int:
         if is_completed(trial.run_dir) and not opts.overwrite:
             print(f"{trial.run_dir} already completed; pass --overwrite to train it again")
             return 0
+        if (trial.run_dir / "progress.csv").exists() and not opts.overwrite:
+            raise ConfigError(
+                f"{trial.run_dir} holds an unfinished run; continue it with spinrl train "
+                f"--resume {trial.run_dir}, or pass --overwrite to start again"
+            )
         status = run_trial(args.algo, trial.values, str(trial.run_dir), not opts.quiet, inline=True)
         if status != "completed":
             error = trial.run_dir / "error.txt"
