@@ -125,11 +125,6 @@ class EpochLogger:
             self._current["Max" + key] = float(vals.max()) if len(vals) else nan
             self._current["Min" + key] = float(vals.min()) if len(vals) else nan
 
-    def get_stats(self, key: str) -> float:
-        """Mean of what is stored under ``key`` (without consuming it)."""
-        vals = self._stored.get(key, [])
-        return float(np.mean(vals)) if vals else float("nan")
-
     def update_progress(self, steps: int, latest_return: float | None) -> None:
         if self.progress is None:
             return
