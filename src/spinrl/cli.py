@@ -235,7 +235,8 @@ def _final_from_dir(run_dir: Path) -> str:
 
     cols = _read_table(run_dir / "progress.csv")
     values = cols.get("AverageEpRet")
-    return _final({} if values is None or not len(values) else {"AverageEpRet": values[-1]})
+    finite = [] if values is None else [v for v in values if v == v]  # epochs with episodes
+    return _final({"AverageEpRet": finite[-1]} if finite else {})
 
 
 def cmd_plot(args) -> int:

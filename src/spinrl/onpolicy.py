@@ -123,6 +123,7 @@ class Session:
         self.verbose = verbose
         self.last_row: dict = {}
         self.last_episode_returns: list[float] = []
+        self._latest_return: float | None = None
 
     # --- the epoch loop ---------------------------------------------------------------------
 
@@ -185,7 +186,9 @@ class Session:
         for key, value in metrics.items():
             logger.log_tabular(key, value)
         logger.log_tabular("Time", time.time() - self._start)
-        logger.update_progress(self.rollout.steps, ep_rets[-1] if ep_rets else None)
+        if ep_rets:
+            self._latest_return = ep_rets[-1]
+        logger.update_progress(self.rollout.steps, self._latest_return)
         self.last_row = logger.dump_tabular()
         last = epoch == self.epochs - 1
         due = self.cfg.save_freq and (epoch + 1) % self.cfg.save_freq == 0
