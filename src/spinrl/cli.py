@@ -110,28 +110,16 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
 
 
 def _plan_resume(algo: str, module, given: dict, run_path: Path):
-    from spinrl.checkpoint import RESUME_MAY_CHANGE, read_json
+    from spinrl.checkpoint import RESUME_MAY_CHANGE, check_resume_config, read_json
 
     saved = read_json(run_path / "config.json")
     if saved.get("algo") != algo:
         raise ConfigError(f"{run_path} is a {saved.get('algo')!r} run, not {algo!r}")
     if not isinstance(saved.get("config"), dict):
         raise ConfigError(f"{run_path / 'config.json'} has no 'config' object")
-    values = dict(saved["config"])
-    missing = sorted({f.name for f in dataclasses.fields(module.Config)} - set(values))
-    if missing:
-        raise ConfigError(f"{run_path / 'config.json'} misses fields: {', '.join(missing)}")
-    changed = sorted(
-        n for n, v in given.items() if n not in RESUME_MAY_CHANGE and [values.get(n)] != v
-    )
-    if changed:
-        raise ConfigError(
-            f"--resume keeps the run's config; these fields cannot change: {', '.join(changed)}"
-        )
-    for name in RESUME_MAY_CHANGE:
-        if name in given:
-            values[name] = given[name][0]
+    values = {**saved["config"], **{name: v[0] for name, v in given.items()}}
     cfg = build_config(module.Config, values)
+    check_resume_config(run_path, dataclasses.asdict(cfg), RESUME_MAY_CHANGE)
     module.validate(cfg)
     return [(cfg, run_path)]
 

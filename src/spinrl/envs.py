@@ -154,6 +154,14 @@ class LeanSyncVectorEnv(gym.vector.VectorEnv):
             env.close()
 
 
+def check_step(rewards: np.ndarray, next_obs: np.ndarray, step: int) -> None:
+    """EnvError naming the step if the environment returned a NaN or inf reward or obs."""
+    if not np.isfinite(rewards).all():
+        raise EnvError(f"the environment returned a non-finite reward at step {step}")
+    if not np.isfinite(next_obs).all():
+        raise EnvError(f"the environment returned a non-finite observation at step {step}")
+
+
 def final_observations(info: dict, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the envs whose episode ended this step and their real final observations."""
     idx = np.flatnonzero(done)

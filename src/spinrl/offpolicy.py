@@ -39,6 +39,7 @@ from spinrl.envs import (
     EnvFn,
     EpisodeStats,
     check_action_space,
+    check_step,
     final_observations,
     make_env,
     make_vec_env,
@@ -191,14 +192,7 @@ def train_off_policy(
                     else:
                         actions = agent.explore(obs, rng)
                     next_obs, rewards, terminated, truncated, info = envs.step(actions)
-                    if not np.isfinite(rewards).all():
-                        raise EnvError(
-                            f"the environment returned a non-finite reward at step {steps}"
-                        )
-                    if not np.isfinite(next_obs).all():
-                        raise EnvError(
-                            f"the environment returned a non-finite observation at step {steps}"
-                        )
+                    check_step(rewards, next_obs, steps)
                     done = terminated | truncated
                     real_next = next_obs
                     if done.any():  # store the real final observation, not the reset one

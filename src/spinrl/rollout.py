@@ -15,8 +15,14 @@ import numpy as np
 import torch
 
 from spinrl.buffers import RolloutBuffer
-from spinrl.envs import EpisodeStats, ObsNormalizer, RewardScaler, final_observations
-from spinrl.errors import ConfigError, EnvError
+from spinrl.envs import (
+    EpisodeStats,
+    ObsNormalizer,
+    RewardScaler,
+    check_step,
+    final_observations,
+)
+from spinrl.errors import ConfigError
 from spinrl.policies import action_clipper, fused_forward
 
 
@@ -73,12 +79,7 @@ class Rollout:
             outs = forward(obs)
             act, logp = sample(outs[0], self.rng)
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.clip(act))
-            if not np.isfinite(rewards).all():
-                raise EnvError(f"the environment returned a non-finite reward at step {self.steps}")
-            if not np.isfinite(next_obs).all():
-                raise EnvError(
-                    f"the environment returned a non-finite observation at step {self.steps}"
-                )
+            check_step(rewards, next_obs, self.steps)
             buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp
             done = terminated | truncated
             buf.rewards[t] = self.reward_scaler(rewards, done)
