@@ -44,13 +44,27 @@ from spinrl.envs import (
     set_vec_env_state,
     vec_env_state,
 )
-from spinrl.errors import CheckpointError, DivergenceError, TrainingInterrupted
+from spinrl.errors import CheckpointError, ConfigError, DivergenceError, TrainingInterrupted
 from spinrl.logger import EpochLogger
-from spinrl.policies import VCritic, flat_obs_dim, make_actor
+from spinrl.policies import ACTIVATIONS, VCritic, flat_obs_dim, make_actor
 from spinrl.rollout import Rollout, epoch_plan, seed_everything
 
 ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box)
 CHECKPOINT = "model.pt"
+
+
+def validate_common(cfg) -> None:
+    """ConfigError for the fields every on-policy Config shares (checked before anything is
+    created)."""
+    epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
+    if not 0.0 <= cfg.gamma <= 1.0 or not 0.0 <= cfg.lam <= 1.0:
+        raise ConfigError(f"gamma and lam must lie in [0, 1], got {cfg.gamma} and {cfg.lam}")
+    if cfg.vectorization not in ("sync", "async"):
+        raise ConfigError(f"vectorization must be sync or async, got {cfg.vectorization!r}")
+    if cfg.act not in ACTIVATIONS:
+        raise ConfigError(f"act must be one of {', '.join(ACTIVATIONS)}, got {cfg.act!r}")
+    if any(h <= 0 for h in cfg.hid):
+        raise ConfigError(f"hid sizes must be positive, got {cfg.hid}")
 
 
 def check_finite(value: torch.Tensor, name: str, epoch: int) -> None:

@@ -30,8 +30,6 @@ from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, Trained, check_finite
-from spinrl.policies import ACTIVATIONS
-from spinrl.rollout import epoch_plan
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
@@ -87,19 +85,11 @@ PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
 
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
-    epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
+    onpolicy.validate_common(cfg)
     if cfg.phi not in returns.PHI_KINDS:
         raise ConfigError(f"phi must be one of {', '.join(returns.PHI_KINDS)}, got {cfg.phi!r}")
-    if not 0.0 <= cfg.gamma <= 1.0 or not 0.0 <= cfg.lam <= 1.0:
-        raise ConfigError(f"gamma and lam must lie in [0, 1], got {cfg.gamma} and {cfg.lam}")
     if not (cfg.pi_lr > 0 and cfg.vf_lr > 0 and math.isfinite(cfg.pi_lr + cfg.vf_lr)):
         raise ConfigError(f"learning rates must be positive, got {cfg.pi_lr} and {cfg.vf_lr}")
-    if cfg.vectorization not in ("sync", "async"):
-        raise ConfigError(f"vectorization must be sync or async, got {cfg.vectorization!r}")
-    if cfg.act not in ACTIVATIONS:
-        raise ConfigError(f"act must be one of {', '.join(ACTIVATIONS)}, got {cfg.act!r}")
-    if any(h <= 0 for h in cfg.hid):
-        raise ConfigError(f"hid sizes must be positive, got {cfg.hid}")
 
 
 def train(

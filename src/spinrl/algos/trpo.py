@@ -33,8 +33,6 @@ from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, Trained, check_finite
-from spinrl.policies import ACTIVATIONS
-from spinrl.rollout import epoch_plan
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
@@ -94,15 +92,11 @@ PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
 
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
-    epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
+    onpolicy.validate_common(cfg)
     if not (cfg.delta > 0 and cfg.vf_lr > 0 and math.isfinite(cfg.delta + cfg.vf_lr)):
         raise ConfigError(f"delta and vf_lr must be positive, got {cfg.delta} and {cfg.vf_lr}")
     if not 0 < cfg.backtrack_coeff < 1 or cfg.cg_iters < 1 or cfg.backtrack_iters < 1:
         raise ConfigError("need 0 < backtrack_coeff < 1, cg_iters >= 1 and backtrack_iters >= 1")
-    if not 0.0 <= cfg.gamma <= 1.0 or not 0.0 <= cfg.lam <= 1.0:
-        raise ConfigError(f"gamma and lam must lie in [0, 1], got {cfg.gamma} and {cfg.lam}")
-    if cfg.act not in ACTIVATIONS:
-        raise ConfigError(f"act must be one of {', '.join(ACTIVATIONS)}, got {cfg.act!r}")
 
 
 def conjugate_gradient(
