@@ -80,10 +80,24 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: write the table from every finished run of these algos and envs",
+    )
     args = parser.parse_args()
-    jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
-    with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(run_one, *zip(*jobs, strict=True)))
+    if args.report:
+        results = [
+            json.loads(f.read_text())
+            for a in args.algos
+            for e in args.envs
+            for f in sorted((DATA / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
+        ]
+        results = [r for r in results if r["steps"] == args.steps]
+    else:
+        jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
+        with ProcessPoolExecutor(args.workers) as pool:
+            results = list(pool.map(run_one, *zip(*jobs, strict=True)))
 
     from spinrl.plot import plot
 
@@ -101,6 +115,8 @@ def main() -> None:
     for algo in args.algos:
         for env in args.envs:
             rs = [r for r in results if r["algo"] == algo and r["env"] == env]
+            if not rs:
+                continue
             finals = [r["final_return"] for r in rs]
             spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
             per_seed = ", ".join(f"{f:.0f}" for f in finals)

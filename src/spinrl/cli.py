@@ -285,40 +285,50 @@ def cmd_variance(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from spinrl.variance import measure, write_report
+    from spinrl import variance
 
-    rows, _ = measure(
-        args.env,
-        args.gamma,
-        args.policy,
-        args.seed,
-        args.batch_sizes,
-        args.batches,
-        args.lams,
-        args.max_len,
-    )
-    title = f"{args.env}, {args.policy} softmax policy, gamma {args.gamma}, K = {args.batches}"
+    tabular = variance.is_tabular(args.env)
+    defaults = variance.TABULAR_DEFAULTS if tabular else variance.SAMPLED_DEFAULTS
+    opts = {k: v for k, v in vars(args).items() if k in defaults and v is not None}
+    opts = {**defaults, **opts}
+    if tabular:
+        if opts["policy"] not in ("random", "uniform"):
+            raise ConfigError(f"--policy must be random or uniform on {args.env}")
+        opts.pop("reference_episodes")
+        rows, _ = variance.measure(args.env, seed=args.seed, **opts)
+        title = f"{args.env}, {opts['policy']} softmax policy, gamma {opts['gamma']}"
+        columns = ("estimator", "B", "bias", "floor", "variance", "MSE", "cosine")
+    else:
+        rows, info = variance.measure_sampled(args.env, seed=args.seed, **opts)
+        title = f"{args.env}, {opts['policy']} network policy, gamma {opts['gamma']}"
+        columns = ("estimator", "B", "variance", "cosine to reference")
+    title += f", K = {opts['batches']}"
     table = Table(title=f"policy-gradient estimators on {title}")
-    for col in ("estimator", "B", "bias", "floor", "variance", "MSE", "cosine"):
+    for col in columns:
         table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=True)
     for r in rows:
         flag = " *" if r.bias > r.noise_floor else ""
+        exact = (f"{r.bias:.3g}{flag}", f"{r.noise_floor:.3g}") if tabular else ()
+        mse = (f"{r.mse:.3g}",) if tabular else ()
         table.add_row(
-            r.estimator,
-            str(r.batch_size),
-            f"{r.bias:.3g}{flag}",
-            f"{r.noise_floor:.3g}",
-            f"{r.variance:.3g}",
-            f"{r.mse:.3g}",
-            f"{r.cosine:.3f}",
+            r.estimator, str(r.batch_size), *exact, f"{r.variance:.3g}", *mse, f"{r.cosine:.3f}"
         )
     console = Console(width=None if sys.stdout.isatty() else 100)
     console.print(table)
-    console.print(
-        "bias: ||mean estimate - exact gradient||; floor: 2 sqrt(variance / K), which an "
-        "unbiased estimator's bias stays under (* where it does not)"
-    )
-    for path in write_report(rows, args.out, title):
+    if tabular:
+        console.print(
+            "bias: ||mean estimate - exact gradient||; floor: 2 sqrt(variance / K), which an "
+            "unbiased estimator's bias stays under (* where it does not)"
+        )
+    else:
+        console.print(
+            f"{args.env} has no transition table, so there is no exact gradient: the reference "
+            f"is reward-to-go minus a learned V over {info['reference_episodes']} episodes "
+            f"(relative standard error {info['reference_relative_se']:.3f}). Bias and MSE "
+            "cannot be measured against it; variance and cosine can. Mean episode length "
+            f"{info['mean_episode_length']:.1f}."
+        )
+    for path in variance.write_report(rows, args.out, title):
         console.print(f"written {path}")
     return 0
 
@@ -346,15 +356,26 @@ def build_parser() -> argparse.ArgumentParser:
     var.add_argument(
         "--env",
         default="FrozenLake-v1",
-        help="a tabular env (FrozenLake-v1, CliffWalking-v1, ...) or three_state",
+        help="a tabular env (FrozenLake-v1, CliffWalking-v1, ...), three_state, or any "
+        "other env (CartPole-v1, ...), measured against a large-batch reference",
     )
-    var.add_argument("--gamma", type=float, default=0.95)
-    var.add_argument("--policy", choices=("random", "uniform"), default="random")
+    var.add_argument("--gamma", type=float, help="discount (0.95 tabular, 0.99 otherwise)")
+    var.add_argument(
+        "--policy",
+        help="random, uniform, or (without a transition table) a run directory of pg/vpg/ppo/trpo",
+    )
     var.add_argument("--seed", type=int, default=0)
-    var.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16, 64])
-    var.add_argument("--batches", type=int, default=200, help="K batches per batch size")
-    var.add_argument("--lams", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.9, 0.95, 1.0])
-    var.add_argument("--max-len", type=int, default=100, help="time limit of sampled episodes")
+    var.add_argument(
+        "--batch-sizes", type=int, nargs="+", help="episodes per batch (1 4 16 64; 1 4 16)"
+    )
+    var.add_argument("--batches", type=int, help="K batches per batch size (200; 100)")
+    var.add_argument("--lams", type=float, nargs="+", help="GAE lambdas to sweep")
+    var.add_argument("--max-len", type=int, help="time limit of sampled episodes (100; 500)")
+    var.add_argument(
+        "--reference-episodes",
+        type=int,
+        help="episodes in the large-batch reference when there is no exact gradient (5000)",
+    )
     var.add_argument("--out", default="variance", help="directory for the CSV and plots")
     plot = sub.add_parser("plot", help="learning curves of run directories")
     plot.add_argument("dirs", nargs="+")

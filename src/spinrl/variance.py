@@ -30,6 +30,24 @@ from spinrl import returns
 from spinrl import tabular as tb
 from spinrl.errors import ConfigError
 
+TABULAR_DEFAULTS = dict(
+    gamma=0.95,
+    policy="random",
+    batch_sizes=(1, 4, 16, 64),
+    batches=200,
+    lams=(0.0, 0.5, 0.8, 0.9, 0.95, 1.0),
+    max_len=100,
+    reference_episodes=None,
+)
+SAMPLED_DEFAULTS = dict(
+    gamma=0.99,
+    policy="random",
+    batch_sizes=(1, 4, 16),
+    batches=100,
+    lams=(0.0, 0.5, 0.9, 0.95, 1.0),
+    max_len=500,
+    reference_episodes=5000,
+)
 ESTIMATORS = ("total", "rtg", "rtg_minus_exact_v", "rtg_minus_learned_v", "exact_q", "exact_a")
 
 
@@ -197,12 +215,271 @@ def write_report(rows: list[Row], out_dir: str | os.PathLike, title: str) -> lis
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lam = [x for x, _ in gae]
     ax.plot(lam, [r.variance for _, r in gae], marker="o", label="variance")
-    ax.plot(lam, [r.bias**2 for _, r in gae], marker="s", label="bias^2")
-    ax.plot(lam, [r.noise_floor**2 for _, r in gae], ":", label="(noise floor)^2")
-    ax.set(xlabel="lambda", yscale="log", title=f"GAE with the exact V, B = {largest}")
+    exact = not np.isnan(gae[0][1].bias) if gae else True
+    if exact:
+        ax.plot(lam, [r.bias**2 for _, r in gae], marker="s", label="bias^2")
+        ax.plot(lam, [r.noise_floor**2 for _, r in gae], ":", label="(noise floor)^2")
+    else:
+        ax2 = ax.twinx()
+        ax2.plot(lam, [r.cosine for _, r in gae], "s-", color="C1", label="cosine to reference")
+        ax2.set_ylabel("mean cosine to the large-batch reference")
+        ax2.legend(loc="lower right")
+    which = "exact" if exact else "learned"
+    ax.set(xlabel="lambda", yscale="log", title=f"GAE with the {which} V, B = {largest}")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "gae_lambda.png", dpi=120)
     plt.close(fig)
     return [out / "variance.csv", out / "variance_vs_batch.png", out / "gae_lambda.png"]
+
+
+# ---------------------------------------------------------------------------------------
+# Environments without a transition table (CartPole-v1, Acrobot-v1, Pendulum-v1, ...)
+# ---------------------------------------------------------------------------------------
+#
+# No exact gradient exists there. The reference is instead a large-batch estimate (reward-to-
+# go minus the learned V over ``reference_episodes`` episodes), so only the variance and the
+# cosine similarity to the reference are reported: a bias measured against an estimate would
+# mostly measure the estimate's own noise. The policy is a neural network (random weights or
+# a trained one from a run directory) and the gradient is with respect to all its parameters.
+
+SAMPLED_ESTIMATORS = ("total", "rtg", "rtg_minus_learned_v")
+
+
+def is_tabular(env: str) -> bool:
+    """three_state, or a registered Gymnasium env whose unwrapped env exposes a table P."""
+    import gymnasium as gym
+
+    if env in ("three_state", "3-state"):
+        return True
+    if env not in gym.registry:
+        from spinrl.envs import make_env
+
+        make_env(env)  # raises the EnvError that names the unknown id
+    made = gym.make(env)
+    try:
+        return isinstance(getattr(made.unwrapped, "P", None), dict)
+    finally:
+        made.close()
+
+
+@dataclass
+class SampledEpisodes:
+    """Episodes in columns, [T, E] (obs [T, E, obs_dim]); every episode starts at row 0."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    valid: np.ndarray
+    final_obs: np.ndarray  # [T, E, obs_dim]: the observation after each step
+
+
+def network_policy(env: str, policy: str, seed: int, hid=(64, 64), act="tanh"):
+    """(actor, normalizer, action_space): random weights ("random"), a policy with equal
+    logits / zero mean ("uniform": last layer zeroed), or the policy of a run directory."""
+    import torch
+
+    from spinrl.envs import ObsNormalizer, make_env
+    from spinrl.evaluate import load_policy
+    from spinrl.policies import flat_obs_dim, make_actor
+
+    made = make_env(env)
+    obs_space, act_space = made.observation_space, made.action_space
+    made.close()
+    if policy in ("random", "uniform"):
+        torch.manual_seed(seed)
+        actor = make_actor(obs_space, act_space, hid, act)
+        if policy == "uniform":
+            with torch.no_grad():
+                actor.net[-1].weight.zero_()
+                actor.net[-1].bias.zero_()
+        normalizer = ObsNormalizer((flat_obs_dim(obs_space),), enabled=False)
+    elif Path(policy).is_dir():
+        loaded = load_policy(policy)
+        actor, normalizer = loaded.actor, loaded.normalizer
+        if not hasattr(actor, "log_prob") or not hasattr(actor, "sample"):
+            raise ConfigError(
+                f"the policy in {policy} is deterministic; the policy gradient needs a "
+                "stochastic policy (a pg, vpg, ppo or trpo run)"
+            )
+    else:
+        raise ConfigError(f"--policy must be random, uniform or a run directory, got {policy!r}")
+    return actor, normalizer, act_space
+
+
+def sample_network_episodes(env, actor, normalizer, act_space, n, seed, max_len):
+    """n independent episodes of ``actor`` on ``env``, stepped together in one vector env."""
+    import gymnasium as gym
+    import torch
+
+    from spinrl.envs import check_step
+    from spinrl.policies import action_clipper
+
+    try:
+        envs = gym.make_vec(env, num_envs=n, vectorization_mode="vector_entry_point")
+    except (gym.error.Error, ValueError, TypeError):
+        envs = gym.make_vec(env, num_envs=n, vectorization_mode="sync")
+    clip = action_clipper(act_space)
+    obs, _ = envs.reset(seed=seed)
+    torch.manual_seed(seed)
+    rows: dict[str, list] = {k: [] for k in SampledEpisodes.__dataclass_fields__}
+    alive = np.ones(n, bool)
+    try:
+        for t in range(max_len):
+            x = normalizer(np.asarray(obs, np.float32).reshape(n, -1))
+            with torch.no_grad():
+                a = actor.sample(torch.from_numpy(x))[0].numpy()
+            next_obs, r, term, trunc, _ = envs.step(clip(a))
+            check_step(np.where(alive, r, 0.0), next_obs[alive], t)
+            trunc = alive & ~term & (trunc | (t == max_len - 1))
+            for k, v in (("obs", x), ("actions", a), ("rewards", np.where(alive, r, 0.0))):
+                rows[k].append(v)
+            rows["terminated"].append(alive & term)
+            rows["truncated"].append(trunc)
+            rows["valid"].append(alive.copy())
+            rows["final_obs"].append(normalizer(np.asarray(next_obs, np.float32).reshape(n, -1)))
+            alive = alive & ~term & ~trunc
+            obs = next_obs
+            if not alive.any():
+                break
+    finally:
+        envs.close()
+    return SampledEpisodes(**{k: np.stack(v) for k, v in rows.items()})
+
+
+def fit_value(
+    episodes: SampledEpisodes, gamma: float, seed: int, iters: int = 300, max_states=20_000
+):
+    """A learned V: an MLP regressed on the Monte Carlo returns of independent episodes."""
+    import torch
+
+    from spinrl.policies import VCritic
+
+    torch.manual_seed(seed)
+    target = returns.reward_to_go(episodes.rewards, episodes.terminated, episodes.truncated, gamma)
+    x = torch.from_numpy(episodes.obs[episodes.valid])
+    y = torch.from_numpy(target[episodes.valid]).float()
+    keep = torch.randperm(len(x))[:max_states]  # full-batch Adam on at most max_states states
+    x, y = x[keep], y[keep]
+    critic = VCritic(x.shape[-1])
+    opt = torch.optim.Adam(critic.parameters(), lr=3e-3)
+    for _ in range(iters):
+        loss = ((critic(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def values(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            flat = torch.from_numpy(obs.reshape(-1, obs.shape[-1]))
+            return critic(flat).numpy().astype(np.float64).reshape(obs.shape[:-1])
+
+    return values
+
+
+def network_weights(name, episodes: SampledEpisodes, gamma: float, values) -> np.ndarray:
+    """Phi_t [T, E] for a sampled-estimator name, times c^t (c = gamma, or 1 for R(tau))."""
+    kind, lam = (name, None) if not name.startswith("gae") else ("gae", float(name[4:]))
+    args = (episodes.rewards, episodes.terminated, episodes.truncated, gamma)
+    final_values = values(episodes.final_obs)  # bootstraps at truncation (time limits)
+    if kind == "total":
+        return returns.total_return(*args, final_values=final_values)
+    v = np.where(episodes.valid, values(episodes.obs), 0.0)
+    if kind == "rtg":
+        w = returns.reward_to_go(*args, final_values=final_values)
+    elif kind == "rtg_minus_learned_v":
+        w = returns.reward_to_go(*args, final_values=final_values) - v
+    elif kind == "gae":
+        w = returns.gae(episodes.rewards, v, *args[1:], lam, final_values=final_values)[0]
+    else:
+        raise ConfigError(f"unknown estimator {name!r}")
+    return w * gamma ** np.arange(len(w))[:, None]
+
+
+def per_episode_gradients(actor, episodes: SampledEpisodes, weights: np.ndarray, chunk=4096):
+    """[E, P]: sum_t grad_theta log pi(a_t|s_t) Phi_t for each episode (per-step gradients by
+    torch.func.vmap, summed into their episodes)."""
+    import torch
+    from torch.func import functional_call, grad, vmap
+
+    params = {k: v.detach() for k, v in actor.named_parameters()}
+
+    def logp(p, x, a):
+        return functional_call(actor, p, (x[None], a[None]), strict=False).sum()
+
+    forward = actor.forward if hasattr(actor, "forward") else None
+    actor.forward = actor.log_prob  # functional_call calls forward
+    try:
+        t_idx, e_idx = np.nonzero(episodes.valid)
+        x = torch.from_numpy(episodes.obs[t_idx, e_idx])
+        a = torch.from_numpy(episodes.actions[t_idx, e_idx])
+        w = torch.from_numpy(weights[t_idx, e_idx]).float()
+        out = torch.zeros(episodes.valid.shape[1], sum(p.numel() for p in params.values()))
+        per_step = vmap(grad(logp), in_dims=(None, 0, 0))
+        for lo in range(0, len(x), chunk):
+            g = per_step(params, x[lo : lo + chunk], a[lo : lo + chunk])
+            flat = torch.cat([v.reshape(len(v), -1) for v in g.values()], 1)
+            out.index_add_(
+                0, torch.from_numpy(e_idx[lo : lo + chunk]), flat * w[lo : lo + chunk, None]
+            )
+    finally:
+        if forward is None:
+            del actor.forward
+        else:
+            actor.forward = forward
+    return out.numpy().astype(np.float64)
+
+
+def measure_sampled(
+    env: str = "CartPole-v1",
+    gamma: float = 0.99,
+    policy: str = "random",
+    seed: int = 0,
+    batch_sizes=(1, 4, 16),
+    batches: int = 100,
+    lams=(0.0, 0.5, 0.9, 0.95, 1.0),
+    max_len: int = 500,
+    reference_episodes: int = 5000,
+    value_episodes: int = 500,
+) -> tuple[list[Row], dict]:
+    """Rows as in measure(), against a large-batch reference instead of an exact gradient:
+    variance and cosine are measured; bias, its noise floor and MSE are NaN (not measurable).
+    The dict holds the reference, its relative standard error, and the raw batch estimates."""
+    if not 0 < gamma <= 1:
+        raise ConfigError(f"gamma must lie in (0, 1], got {gamma}")
+    if batches < 2 or min(batch_sizes) < 1 or reference_episodes < 2:
+        raise ConfigError("need at least 2 batches, batch sizes >= 1 and 2 reference episodes")
+    actor, normalizer, act_space = network_policy(env, policy, seed)
+
+    def sample(n, s):
+        return sample_network_episodes(env, actor, normalizer, act_space, n, s, max_len)
+
+    values = fit_value(sample(value_episodes, seed + 1), gamma, seed)
+    ref_eps = sample(reference_episodes, seed + 2)
+    ref_w = network_weights("rtg_minus_learned_v", ref_eps, gamma, values)
+    ref_each = per_episode_gradients(actor, ref_eps, ref_w)
+    reference = ref_each.mean(0)
+    ref_se = np.sqrt(np.trace(np.atleast_2d(np.cov(ref_each, rowvar=False))) / len(ref_each))
+    eps = sample(batches * max(batch_sizes), seed + 3)
+    names = [*SAMPLED_ESTIMATORS, *(f"gae_{lam:g}" for lam in lams)]
+    rows, raw = [], {}
+    for name in names:
+        each = per_episode_gradients(actor, eps, network_weights(name, eps, gamma, values))
+        for B in batch_sizes:
+            g = each[: batches * B].reshape(batches, B, -1).mean(1)
+            raw[name, B] = g
+            row = summarize(name, B, g, reference)
+            row.bias = row.noise_floor = row.mse = float("nan")
+            rows.append(row)
+    rows.sort(key=lambda r: (r.batch_size, names.index(r.estimator)))
+    info = {
+        "reference": reference,
+        "reference_relative_se": float(ref_se / np.linalg.norm(reference)),
+        "reference_episodes": reference_episodes,
+        "estimates": raw,
+        "mean_episode_length": float(eps.valid.sum(0).mean()),
+    }
+    return rows, info
