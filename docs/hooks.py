@@ -90,7 +90,9 @@ def _benchmark(name: str, page) -> str:
     if not path.exists():
         raise PluginError(f"benchmark: no file benchmarks/results/{name}")
     lines = path.read_text().splitlines()
-    text = "\n".join(line for line in lines if not line.startswith("# "))  # drop the title
+    # Drop the title; the file's sections become subsections of the section that embeds it.
+    lines = ["##" + line if line.startswith("## ") else line for line in lines[1:]]
+    text = "\n".join(lines)
     return re.sub(
         r"!\[([^\]]*)\]\(([\w.-]+\.png)\)",
         lambda m: f"![{m[1]}]({_relative(page, 'results/img/' + m[2])})",

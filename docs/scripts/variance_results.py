@@ -25,15 +25,13 @@ SETTINGS = [
 ]
 
 
-def table(rows, exact: bool) -> str:
+def full_table(rows, exact: bool) -> str:
     if exact:
-        head = (
-            "| estimator | B | bias | noise floor | variance | MSE | cosine |\n"
-            "|---|---|---|---|---|---|---|"
-        )
+        head = ["| estimator | B | bias | noise floor | variance | MSE | cosine |"]
+        head.append("|---|---|---|---|---|---|---|")
     else:
-        head = "| estimator | B | variance | cosine to reference |\n|---|---|---|---|"
-    lines = [head]
+        head = ["| estimator | B | variance | cosine to reference |", "|---|---|---|---|"]
+    lines = head
     for r in rows:
         if exact:
             flag = " *" if r.bias > r.noise_floor else ""
@@ -44,6 +42,37 @@ def table(rows, exact: bool) -> str:
         else:
             lines.append(f"| {r.estimator} | {r.batch_size} | {r.variance:.3g} | {r.cosine:.3f} |")
     return "\n".join(lines)
+
+
+def table(rows, exact: bool) -> str:
+    """One row per estimator: variance at each batch size, the cosine at the largest, and (with
+    an exact gradient) whether the bias stayed under its noise floor at every batch size; the
+    full table in a collapsed block below it."""
+    names = list(dict.fromkeys(r.estimator for r in rows))
+    sizes = sorted({r.batch_size for r in rows})
+    by = {(r.estimator, r.batch_size): r for r in rows}
+    big = sizes[-1]
+    cos = "cosine" if exact else "cosine to reference"
+    cols = [*(f"B = {b}" for b in sizes), f"{cos} (B = {big})"]
+    if exact:
+        cols.append("bias <= floor")
+    lines = [
+        f"Variance (trace of the covariance) at each batch size B, {cos} at B = {big}"
+        + (
+            ", and at how many batch sizes the bias stayed under its noise floor:" if exact else ":"
+        ),
+        "",
+        "| estimator | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for name in names:
+        cells = [f"{by[name, b].variance:.3g}" for b in sizes] + [f"{by[name, big].cosine:.3f}"]
+        if exact:
+            under = sum(by[name, b].bias <= by[name, b].noise_floor for b in sizes)
+            cells.append(f"{under} of {len(sizes)}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    full = full_table(rows, exact).replace("\n", "\n    ")
+    return "\n".join(lines) + f'\n\n??? note "Every number"\n\n    {full}\n'
 
 
 def images(name: str) -> str:
