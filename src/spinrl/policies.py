@@ -1,7 +1,7 @@
 """Policies and value functions of Part 1: mlp(), stochastic actors, V and Q critics.
 
 A stochastic actor maps a batch of observations to a distribution over actions and exposes
-the four things the algorithms need (docs/part1.md, "Stochastic policies"):
+the four things the algorithms need (docs/theory/part1.md, "Policies"):
 
 - ``sample(obs)``         an action a ~ pi(.|s) and its log-likelihood log pi(a|s)
 - ``log_prob(obs, act)``  log pi(a|s) for given actions (differentiable)

@@ -3,7 +3,7 @@
 Row t, column n holds step t of vector environment n. Episodes end anywhere in a column and
 a new one starts on the next row, so every function here works on segments: a discounted sum
 never crosses the end of an episode. How the future is valued where a segment stops
-(docs/part3.md, "Where an episode stops"):
+(docs/theory/part3.md, "Where an episode stops"):
 
 - ``terminated[t, n]``: the episode really ended. Nothing follows: V(s_{t+1}) = 0.
 - ``truncated[t, n]``: a time limit stopped it, but the state still had a future. Its value is
@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 PHI_KINDS = ("total", "rtg", "rtg_baseline", "q", "advantage", "gae")
-"""The weights Phi_t that :func:`policy_gradient_weights` computes (docs/part3.md, eq. 3.7)."""
+"""The weights Phi_t that :func:`policy_gradient_weights` computes (docs/theory/part3.md,
+eq. 3.7)."""
 
 NEEDS_CRITIC = frozenset({"rtg_baseline", "q", "advantage", "gae"})
 

@@ -4,7 +4,7 @@ Everything in Part 1 and Part 3 that is an expectation can be computed exactly w
 states and actions are few and the transition table is known. These solutions are the
 independent reference the tests hold the sampled estimators (returns.py) to.
 
-An MDP here is a set of arrays (docs/part1.md, "Bellman equations"):
+An MDP here is a set of arrays (docs/theory/part1.md, "Bellman equations"):
 
     P[s, a, s']   probability that taking a in s leads to s' *and the episode goes on*
     R[s, a]       expected reward for taking a in s

@@ -1,4 +1,4 @@
-"""The simplest policy gradient, with the weight Phi_t of your choice (docs/part3.md).
+"""The simplest policy gradient, with the weight Phi_t of your choice (docs/theory/part3.md).
 
 Each epoch: collect a batch of experience with the current policy, then take one gradient
 ascent step on
