@@ -131,7 +131,7 @@ class Session:
         self.rng = self.rollout.rng  # minibatch shuffles draw from the same saved generator
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.saved_cfg = saved_cfg or cfg
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.optimizers: dict = {}  # torch optimisers or FlatAdam: state_dict() and back
         self.start_epoch = 0
         self.logger: EpochLogger | None = None
         self.verbose = verbose

@@ -1,0 +1,82 @@
+"""FlatAdam: the same updates as torch.optim.Adam, with every parameter in one buffer."""
+
+import copy
+
+import pytest
+import torch
+
+from spinrl.optim import FlatAdam
+from spinrl.policies import GaussianActor, VCritic
+
+
+def _nets(seed=0):
+    torch.manual_seed(seed)
+    return GaussianActor(5, 2, (16, 16), "tanh"), VCritic(5, (16, 16), "tanh")
+
+
+def _params(actor, critic):
+    return [*actor.parameters(), *critic.parameters()]
+
+
+def _loss(actor, critic, obs, act):
+    return -actor.log_prob(obs, act).mean() + (critic(obs) ** 2).mean()
+
+
+def test_flat_adam_matches_torch_adam_with_clipping_and_a_learning_rate_change():
+    a1, c1 = _nets()
+    a2, c2 = copy.deepcopy(a1), copy.deepcopy(c1)
+    ref = torch.optim.Adam(
+        [{"params": a1.parameters(), "lr": 3e-3}, {"params": c1.parameters(), "lr": 1e-2}],
+        eps=1e-5,
+    )
+    flat = FlatAdam(
+        [{"params": a2.parameters(), "lr": 3e-3}, {"params": c2.parameters(), "lr": 1e-2}],
+        eps=1e-5,
+    )
+    gen = torch.Generator().manual_seed(1)
+    for i in range(40):
+        obs, act = torch.randn(32, 5, generator=gen), torch.randn(32, 2, generator=gen)
+        ref.zero_grad()
+        _loss(a1, c1, obs, act).backward()
+        norm_ref = torch.nn.utils.clip_grad_norm_([*a1.parameters(), *c1.parameters()], 0.5)
+        ref.step()
+        flat.zero_grad()
+        _loss(a2, c2, obs, act).backward()
+        norm_flat = flat.clip_grad_norm_(0.5)
+        flat.step()
+        assert norm_flat.item() == pytest.approx(norm_ref.item(), rel=1e-5)
+        if i == 20:
+            ref.param_groups[0]["lr"] = flat.param_groups[0]["lr"] = 1e-3
+    for p1, p2 in zip(_params(a1, c1), _params(a2, c2), strict=True):
+        torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)
+    # The parameters and their gradients still live in the flat buffers.
+    for p in a2.parameters():
+        assert p.untyped_storage().data_ptr() == flat.flat.untyped_storage().data_ptr()
+        assert p.grad.untyped_storage().data_ptr() == flat.flat_grad.untyped_storage().data_ptr()
+
+
+def test_state_dict_round_trip_continues_identically():
+    a1, c1 = _nets()
+    groups = [{"params": a1.parameters(), "lr": 1e-2}, {"params": c1.parameters(), "lr": 1e-2}]
+    opt = FlatAdam(groups)
+    obs, act = torch.randn(16, 5), torch.randn(16, 2)
+    for _ in range(5):
+        opt.zero_grad()
+        _loss(a1, c1, obs, act).backward()
+        opt.step()
+    a2, c2 = copy.deepcopy(a1), copy.deepcopy(c1)
+    opt2 = FlatAdam(
+        [{"params": a2.parameters(), "lr": 0.5}, {"params": c2.parameters(), "lr": 0.5}]
+    )
+    opt2.load_state_dict(opt.state_dict())
+    assert [g["lr"] for g in opt2.param_groups] == [1e-2, 1e-2]
+    for o, a, c in ((opt, a1, c1), (opt2, a2, c2)):
+        for _ in range(3):
+            o.zero_grad()
+            _loss(a, c, obs, act).backward()
+            o.step()
+    for p1, p2 in zip(_params(a1, c1), _params(a2, c2), strict=True):
+        assert torch.equal(p1, p2)
+    wrong = FlatAdam([{"params": torch.nn.Linear(2, 2).parameters(), "lr": 1.0}])
+    with pytest.raises(ValueError, match="does not fit"):
+        wrong.load_state_dict(opt.state_dict())
