@@ -179,11 +179,16 @@ class RunningMeanStd:
         self.count = epsilon
 
     def update(self, batch: np.ndarray) -> None:
-        b_mean, b_var, b_count = batch.mean(0), batch.var(0), batch.shape[0]
+        n = batch.shape[0]
+        if n == 1:  # one env: the batch mean is the row itself and its variance 0
+            b_mean, b_var = batch[0].astype(np.float64), 0.0
+        else:  # sums rather than mean()/var(): a third of the cost on small arrays
+            b_mean = np.add.reduce(batch, 0, dtype=np.float64) / n
+            b_var = np.add.reduce(np.square(batch - b_mean), 0) / n
         delta = b_mean - self.mean
-        total = self.count + b_count
-        self.mean = self.mean + delta * b_count / total
-        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
+        total = self.count + n
+        self.mean = self.mean + delta * (n / total)
+        m2 = self.var * self.count + b_var * n + np.square(delta) * (self.count * n / total)
         self.var = m2 / total
         self.count = total
 
@@ -216,7 +221,10 @@ class ObsNormalizer:
         if update:
             self.rms.update(obs)
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + 1e-8)
-        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+        # np.minimum/np.maximum in place: np.clip's Python wrapper costs more than the work.
+        np.minimum(out, self.clip, out=out)
+        np.maximum(out, -self.clip, out=out)
+        return out.astype(np.float32)
 
     def state_dict(self) -> dict:
         return {"enabled": self.enabled, "clip": self.clip, **self.rms.state_dict()}
@@ -245,7 +253,9 @@ class RewardScaler:
         self.returns = self.returns * self.gamma + rewards
         self.rms.update(self.returns)
         self.returns[done] = 0.0
-        return np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip)
+        out = rewards / np.sqrt(self.rms.var + 1e-8)
+        np.minimum(out, self.clip, out=out)
+        return np.maximum(out, -self.clip, out=out)
 
     def state_dict(self) -> dict:
         return {"returns": self.returns.copy(), **self.rms.state_dict()}
