@@ -140,3 +140,13 @@ def test_spinningup_preset_and_overrides():
     assert ppo.PRESETS["spinningup"]["target_kl"] == 0.01
     with pytest.raises(spinrl.errors.ConfigError, match="no preset 'zoo'"):
         spinrl.ppo(env="CartPole-v1", preset="zoo")
+
+
+@pytest.mark.parametrize("n, size", [(12, 4), (13, 4), (14, 4), (5, 1), (3, 8)])
+def test_advantages_are_normalised_within_each_minibatch(n, size):
+    adv = torch.randn(n, dtype=torch.float64) * 3 + 1
+    out = ppo.normalize_per_minibatch(adv, size)
+    for start in range(0, n, size):
+        chunk = adv[start : start + size]
+        expected = chunk if len(chunk) < 2 else (chunk - chunk.mean()) / (chunk.std() + 1e-8)
+        torch.testing.assert_close(out[start : start + size], expected)

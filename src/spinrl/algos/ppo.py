@@ -193,6 +193,23 @@ def ratio_stats(
     return approx_kl, clip_frac
 
 
+def normalize_per_minibatch(adv: torch.Tensor, size: int) -> torch.Tensor:
+    """(a - mean) / (std + 1e-8) within each consecutive chunk of ``size`` (the minibatches
+    of one pass), all chunks at once; a chunk of one element is left as it is."""
+    if size < 2:
+        return adv
+    full = len(adv) // size * size
+    out = adv.clone()
+    if full:
+        chunks = adv[:full].view(-1, size)
+        mean, std = chunks.mean(1, keepdim=True), chunks.std(1, keepdim=True)
+        out[:full] = ((chunks - mean) / (std + 1e-8)).view(-1)
+    if len(adv) - full > 1:
+        rest = adv[full:]
+        out[full:] = (rest - rest.mean()) / (rest.std() + 1e-8)
+    return out
+
+
 def value_loss(v, v_old, targets, clip: float | None) -> torch.Tensor:
     """1/2 mean (V - target)^2; with ``clip``, the pessimistic max with the update clipped
     to v_old +- clip (detail: clipped value loss, optional)."""
@@ -256,13 +273,16 @@ def train(
         stats = []  # one row of (LossPi, LossV, Entropy) per gradient step
         stopped = False
         for _ in range(cfg.update_epochs):
+            # Shuffle once per pass; the minibatches are then slices (views, no copies), and
+            # the advantages of all minibatches are normalised together in a few operations.
             order = torch.from_numpy(session.rng.permutation(batch_size))
+            obs_e, act_e, cols_e = obs[order], actions[order], columns[order]
+            if cfg.normalize_advantages:  # detail: advantages normalised per minibatch
+                cols_e[:, 1] = normalize_per_minibatch(cols_e[:, 1], cfg.minibatch_size)
             for start in range(0, batch_size, cfg.minibatch_size):
-                idx = order[start : start + cfg.minibatch_size]
-                mb_obs, mb_act = obs[idx], actions[idx]
-                logp_old, mb_adv, targets, v_old = columns[idx].unbind(1)
-                if cfg.normalize_advantages and len(idx) > 1:  # detail: per-minibatch
-                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                end = start + cfg.minibatch_size
+                mb_obs, mb_act = obs_e[start:end], act_e[start:end]
+                logp_old, mb_adv, targets, v_old = cols_e[start:end].unbind(1)
                 logp, entropy = actor.log_prob_and_entropy(mb_obs, mb_act)
                 if cfg.target_kl is not None:  # detail: KL early stopping, as in Spinning Up
                     if ratio_stats(logp, logp_old, cfg.clip_ratio)[0] > 1.5 * cfg.target_kl:
