@@ -10,7 +10,7 @@
    10 epochs, lr 3e-4, no normalisation; spinrl also with 8 envs.
 
 Every trial runs in a fresh Python process, one at a time, with torch on 1 thread.
-Usage: .venv/bin/python benchmarks/ppo_speed.py [--seeds 3] [--cheetah-epochs 3]
+Usage: .venv/bin/python benchmarks/ppo_speed.py [--seeds 3] [--cheetah-epochs 6]
 Needs the bench extra: .venv/bin/pip install -c constraints.txt -e '.[bench]'
 """
 
@@ -167,7 +167,7 @@ def run_trial(name: str, *args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--cheetah-epochs", type=int, default=4)
+    parser.add_argument("--cheetah-epochs", type=int, default=6)
     parser.add_argument("--trial", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:

@@ -270,7 +270,7 @@ def train(
         # One [B, 4] tensor, so a minibatch is one index operation instead of four.
         columns = torch.stack([data["logp"], data["adv"], data["v_targets"], data["v_old"]], 1)
         # 3. Several passes of minibatch updates on the clipped surrogate.
-        stats = []  # one row of (LossPi, LossV, Entropy) per gradient step
+        stats = []  # LossPi, LossV, LossPi, LossV, ...: two entries per gradient step
         stopped = False
         for _ in range(cfg.update_epochs):
             # Shuffle once per pass; the minibatches are then slices (views, no copies), and
@@ -283,7 +283,10 @@ def train(
                 end = start + cfg.minibatch_size
                 mb_obs, mb_act = obs_e[start:end], act_e[start:end]
                 logp_old, mb_adv, targets, v_old = cols_e[start:end].unbind(1)
-                logp, entropy = actor.log_prob_and_entropy(mb_obs, mb_act)
+                if cfg.ent_coef:
+                    logp, entropy = actor.log_prob_and_entropy(mb_obs, mb_act)
+                else:  # no entropy term in the gradient: skip computing it per step
+                    logp = actor.log_prob(mb_obs, mb_act)
                 if cfg.target_kl is not None:  # detail: KL early stopping, as in Spinning Up
                     if ratio_stats(logp, logp_old, cfg.clip_ratio)[0] > 1.5 * cfg.target_kl:
                         stopped = True
@@ -291,28 +294,33 @@ def train(
                 loss_pi = clipped_surrogate(logp, logp_old, mb_adv, cfg.clip_ratio)
                 clip_v = cfg.clip_ratio if cfg.clip_vloss else None
                 loss_v = value_loss(critic(mb_obs), v_old, targets, clip_v)
-                # detail: entropy bonus; one joint loss, one backward, one optimiser step.
-                entropy = entropy.mean()
-                loss = loss_pi - cfg.ent_coef * entropy + cfg.vf_coef * loss_v
+                # One joint loss, one backward, one optimiser step.
+                loss = loss_pi + cfg.vf_coef * loss_v
+                if cfg.ent_coef:  # detail: entropy bonus
+                    loss = loss - cfg.ent_coef * entropy.mean()
                 opt.zero_grad()
                 loss.backward()
                 if cfg.max_grad_norm is not None:  # detail: global gradient-norm clipping
                     opt.clip_grad_norm_(cfg.max_grad_norm)
                 opt.step()
-                stats.append(torch.stack([loss_pi, loss_v, entropy]).detach())
+                stats.append(loss_pi.detach())
+                stats.append(loss_v.detach())
             if stopped:
                 break
-        means = torch.stack(stats).mean(0) if stats else torch.full((3,), float("nan"))
+        steps = len(stats) // 2
+        means = torch.stack(stats).view(-1, 2).mean(0) if stats else torch.full((2,), torch.nan)
         # Losses are checked once per epoch (a NaN spreads to every later step): the run
         # stops before the bad parameters reach a checkpoint.
-        for name, value in zip(("LossPi", "LossV", "Entropy"), means, strict=True):
+        for name, value in zip(("LossPi", "LossV"), means, strict=True):
             if stats:
                 check_finite(value, name, epoch)
-        # KL and ClipFrac of the updated policy against the old one, over the whole batch.
+        # KL, ClipFrac and Entropy of the updated policy against the old one, whole batch.
         with torch.no_grad():
-            kl, clip_frac = ratio_stats(actor.log_prob(obs, actions), data["logp"], cfg.clip_ratio)
+            logp, entropy = actor.log_prob_and_entropy(obs, actions)
+            kl, clip_frac = ratio_stats(logp, data["logp"], cfg.clip_ratio)
+            entropy = entropy.mean().item()
         explained = _explained_variance(buf.values.reshape(-1), v_targets.reshape(-1))
-        loss_pi, loss_v, entropy = means.tolist()
+        loss_pi, loss_v = means.tolist()
         session.end_epoch(
             epoch,
             LossPi=loss_pi,
@@ -320,7 +328,7 @@ def train(
             Entropy=entropy,
             KL=kl.item(),
             ClipFrac=clip_frac.item(),
-            StopIter=len(stats),
+            StopIter=steps,
             ExplainedVar=explained,
         )
     return session.result()
