@@ -5,6 +5,7 @@ Python API, mirroring the command line::
     import spinrl
     result = spinrl.vpg(env="CartPole-v1", epochs=20, output_dir="data/vpg")
     result = spinrl.vpg(env_fn=lambda: gymnasium.make("Acrobot-v1"), seed=3)
+    rows, raw = spinrl.variance.measure("FrozenLake-v1")          # spinrl variance
 """
 
 from __future__ import annotations
@@ -42,3 +43,5 @@ trpo = _api("trpo")
 ddpg = _api("ddpg")
 td3 = _api("td3")
 sac = _api("sac")
+
+from spinrl import variance as variance  # noqa: E402  (spinrl.variance.measure, measure_sampled)
