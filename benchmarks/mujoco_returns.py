@@ -29,6 +29,7 @@ DATA = Path("data/bench")
 CLEANRL_1M = {"HalfCheetah-v5": 1443, "Hopper-v5": 2383, "Walker2d-v5": 2288}
 SPINNINGUP_3M = {"HalfCheetah-v5": 3260, "Hopper-v5": 2480, "Walker2d-v5": 2600}
 SETTINGS = {"ppo": {"preset": "mujoco"}, "trpo": {"normalize_obs": True}}
+ALGOS = tuple(SETTINGS)
 
 
 def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
@@ -83,21 +84,25 @@ def main() -> None:
     parser.add_argument(
         "--report",
         action="store_true",
-        help="train nothing: write the table from every finished run of these algos and envs",
+        help="train nothing: write the table and plots from the finished runs on disk",
     )
     args = parser.parse_args()
-    if args.report:
-        results = [
-            json.loads(f.read_text())
-            for a in args.algos
-            for e in args.envs
-            for f in sorted((DATA / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
-        ]
-        results = [r for r in results if r["steps"] == args.steps]
-    else:
+    if not args.report:
         jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
         with ProcessPoolExecutor(args.workers) as pool:
-            results = list(pool.map(run_one, *zip(*jobs, strict=True)))
+            list(pool.map(run_one, *zip(*jobs, strict=True)))
+    # The table and plots cover every finished run on disk at this step count, whatever this
+    # invocation trained, so runs made one at a time add up to one report.
+    args.envs = list(CLEANRL_1M)
+    results = [
+        json.loads(f.read_text())
+        for a in ALGOS
+        for e in args.envs
+        for f in sorted((DATA / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
+    ]
+    results = [r for r in results if r["steps"] == args.steps]
+    args.algos = [a for a in ALGOS if any(r["algo"] == a for r in results)]
+    args.envs = [e for e in args.envs if any(r["env"] == e for r in results)]
 
     from spinrl.plot import plot
 
@@ -127,9 +132,13 @@ def main() -> None:
                 f"{SPINNINGUP_3M.get(env, '-') if algo == 'ppo' else '-'} |"
             )
     for env in args.envs:
-        dirs = [DATA / f"{a}_{env.split('-')[0].lower()}" for a in args.algos]
         name = env.split("-")[0].lower()
-        plot([d for d in dirs if d.exists()], out=RESULTS / f"mujoco_{name}.png", smoothing=2)
+        runs = [  # finished runs only: one still training would cut the curves short
+            DATA / f"{r['algo']}_{name}" / f"{r['algo']}_{name}_s{r['seed']}"
+            for r in results
+            if r["env"] == env
+        ]
+        plot(runs, out=RESULTS / f"mujoco_{name}.png", smoothing=2)
         lines.append(f"\n![{env}](mujoco_{name}.png)")
     (RESULTS / "mujoco_returns.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
