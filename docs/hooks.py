@@ -24,7 +24,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "returns policies tabular envs buffers rollout onpolicy offpolicy checkpoint logger grid "
-    "plot evaluate variance config errors algos.pg algos.vpg algos.ppo algos.trpo algos.ddpg "
+    "plot evaluate variance config errors optim algos.pg algos.vpg algos.ppo algos.trpo algos.ddpg "
     "algos.td3 algos.sac"
 ).split()
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
