@@ -267,7 +267,7 @@ def train(
         )
         data = buf.flat(adv=adv, v_targets=v_targets, v_old=buf.values)
         obs, actions = data["obs"], data["actions"]
-        # One [B, 4] tensor, so a minibatch is one index operation instead of four.
+        # One [B, 4] tensor, so each pass's shuffle is one index operation instead of four.
         columns = torch.stack([data["logp"], data["adv"], data["v_targets"], data["v_old"]], 1)
         # 3. Several passes of minibatch updates on the clipped surrogate.
         stats = []  # LossPi, LossV, LossPi, LossV, ...: two entries per gradient step
@@ -314,7 +314,8 @@ def train(
         for name, value in zip(("LossPi", "LossV"), means, strict=True):
             if stats:
                 check_finite(value, name, epoch)
-        # KL, ClipFrac and Entropy of the updated policy against the old one, whole batch.
+        # Over the whole batch: KL and ClipFrac of the updated policy against the old one,
+        # and the updated policy's entropy.
         with torch.no_grad():
             logp, entropy = actor.log_prob_and_entropy(obs, actions)
             kl, clip_frac = ratio_stats(logp, data["logp"], cfg.clip_ratio)
