@@ -84,6 +84,9 @@ def test_cli_writes_table_csv_and_plots(tmp_path, capsys):
     assert main(["variance", "--env", "NoSuchEnv-v0"]) == 2
     assert "NoSuchEnv-v0" in capsys.readouterr().err
     assert main(["variance", "--env", "FrozenLake-v1", "--policy", "data/x"]) == 2
+    for env in ("FrozenLake-v1", "CartPole-v1"):
+        assert main(["variance", "--env", env, "--max-len", "0"]) == 2
+        assert "max_len" in capsys.readouterr().err
 
 
 # Environments without a transition table: a large-batch reference instead of the exact

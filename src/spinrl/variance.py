@@ -129,8 +129,8 @@ def measure(
     ({(estimator, B): [K, S * A]}) for anyone who wants to check a number."""
     if not 0 < gamma <= 1:
         raise ConfigError(f"gamma must lie in (0, 1], got {gamma}")
-    if batches < 2 or min(batch_sizes) < 1:
-        raise ConfigError("need at least 2 batches and batch sizes >= 1")
+    if batches < 2 or min(batch_sizes) < 1 or max_len < 1:
+        raise ConfigError("need at least 2 batches, batch sizes >= 1 and max_len >= 1")
     mdp = make_mdp(env, gamma)
     theta = make_policy(mdp, policy, seed)
     pi = tb.softmax_policy(theta)
@@ -452,6 +452,8 @@ def measure_sampled(
         raise ConfigError(f"gamma must lie in (0, 1], got {gamma}")
     if batches < 2 or min(batch_sizes) < 1 or reference_episodes < 2:
         raise ConfigError("need at least 2 batches, batch sizes >= 1 and 2 reference episodes")
+    if max_len < 1 or value_episodes < 1:
+        raise ConfigError("max_len and value_episodes must be at least 1")
     actor, normalizer, act_space = network_policy(env, policy, seed)
 
     def sample(n, s):
