@@ -72,6 +72,17 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def run_mlp(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """net(x), layer by layer with functional calls: the same result, without the ~30 us that
+    each nn.Module call costs on a CPU (a fifth of a PPO minibatch step at these sizes)."""
+    for layer in net:
+        if type(layer) is nn.Linear:
+            x = nn.functional.linear(x, layer.weight, layer.bias)
+        else:
+            x = _ACT_FN[type(layer)](x)
+    return x
+
+
 def _init_gains(orthogonal: bool, output_gain: float) -> dict:
     return dict(hidden_gain=math.sqrt(2), output_gain=output_gain) if orthogonal else {}
 
@@ -91,7 +102,7 @@ class CategoricalActor(nn.Module):
 
     def log_probs_all(self, obs: torch.Tensor) -> torch.Tensor:
         """log pi(a|s) for every action a: shape [B, n_actions]."""
-        return torch.log_softmax(self.logits_net(obs), dim=-1)
+        return torch.log_softmax(run_mlp(self.logits_net, obs), dim=-1)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logp_all = self.log_probs_all(obs)
@@ -141,7 +152,7 @@ class CategoricalActor(nn.Module):
         return (logp_old.exp() * (logp_old - self.log_probs_all(obs))).sum(-1).mean()
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.logits_net(obs).argmax(-1)
+        return run_mlp(self.logits_net, obs).argmax(-1)
 
 
 def diag_gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor):
@@ -178,7 +189,7 @@ class GaussianActor(nn.Module):
         return self.mu_net
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu = self.mu_net(obs)
+        mu = run_mlp(self.mu_net, obs)
         act = mu + torch.randn_like(mu) * self.log_std.exp()
         return act, diag_gaussian_log_prob(act, mu, self.log_std)
 
@@ -200,7 +211,7 @@ class GaussianActor(nn.Module):
         return sample
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return diag_gaussian_log_prob(act, self.mu_net(obs), self.log_std)
+        return diag_gaussian_log_prob(act, run_mlp(self.mu_net, obs), self.log_std)
 
     def log_prob_and_entropy(self, obs, act) -> tuple[torch.Tensor, torch.Tensor]:
         logp = self.log_prob(obs, act)
@@ -215,19 +226,19 @@ class GaussianActor(nn.Module):
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The numbers that pin down pi(.|s): the means and the log standard deviations."""
-        return self.mu_net(obs), self.log_std
+        return run_mlp(self.mu_net, obs), self.log_std
 
     def kl(self, old: tuple[torch.Tensor, ...], obs: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of KL(N_old || N), in closed form per dimension:
         log(sigma / sigma_old) + (sigma_old^2 + (mu_old - mu)^2) / (2 sigma^2) - 1/2."""
         mu_old, log_std_old = old
-        mu, log_std = self.mu_net(obs), self.log_std
+        mu, log_std = run_mlp(self.mu_net, obs), self.log_std
         var, var_old = (2 * log_std).exp(), (2 * log_std_old).exp()
         kl = log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5
         return kl.sum(-1).mean()
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.mu_net(obs)
+        return run_mlp(self.mu_net, obs)
 
 
 class VCritic(nn.Module):
@@ -242,7 +253,7 @@ class VCritic(nn.Module):
         return self.v_net
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.v_net(obs).squeeze(-1)
+        return run_mlp(self.v_net, obs).squeeze(-1)
 
 
 class QCritic(nn.Module):
@@ -253,7 +264,7 @@ class QCritic(nn.Module):
         self.q_net = mlp([obs_dim + act_dim, *hid, 1], act)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return self.q_net(torch.cat([obs, act], dim=-1)).squeeze(-1)
+        return run_mlp(self.q_net, torch.cat([obs, act], dim=-1)).squeeze(-1)
 
 
 _ACT_FN = {
@@ -415,7 +426,7 @@ class SquashedGaussianActor(nn.Module):
         self.net = mlp([obs_dim, *hid, 2 * len(center)], act)
 
     def _dist(self, obs):
-        mu, log_std = self.net(obs).chunk(2, dim=-1)
+        mu, log_std = run_mlp(self.net, obs).chunk(2, dim=-1)
         return mu, log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -444,7 +455,7 @@ class DeterministicActor(nn.Module):
         self.net = mlp([obs_dim, *hid, len(center)], act)
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.center + self.scale * torch.tanh(self.net(obs))
+        return self.center + self.scale * torch.tanh(run_mlp(self.net, obs))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.deterministic(obs)
