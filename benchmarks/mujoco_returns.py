@@ -1,4 +1,4 @@
-"""Returns on MuJoCo: final average return of spinrl's PPO and TRPO, with learning curves.
+"""Returns on MuJoCo: final average return of spinrl's algorithms, with learning curves.
 
 For each (algorithm, task, seed) it trains for --steps env steps and records the mean return
 of the last 100 training episodes. Runs go to data/bench/<algo>_<task>/... (resumable:
@@ -13,11 +13,15 @@ Published figures for comparison (final average return):
 
 Usage: .venv/bin/python benchmarks/mujoco_returns.py --algos ppo --envs HalfCheetah-v5 \\
            --seeds 0 1 2 --steps 1000000 --workers 2
+       .venv/bin/python benchmarks/mujoco_returns.py --algos sac td3 --envs HalfCheetah-v5 \\
+           --steps 300000 --workers 1      # hours per run; rerun to resume unfinished runs
+       .venv/bin/python benchmarks/mujoco_returns.py --report   # the table from what is on disk
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import time
@@ -29,7 +33,12 @@ DATA = Path("data/bench")
 CLEANRL_1M = {"HalfCheetah-v5": 1443, "Hopper-v5": 2383, "Walker2d-v5": 2288}
 SPINNINGUP_3M = {"HalfCheetah-v5": 3260, "Hopper-v5": 2480, "Walker2d-v5": 2600}
 SETTINGS = {"ppo": {"preset": "mujoco"}, "trpo": {"normalize_obs": True}}
+SETTINGS |= {"sac": {}, "td3": {}, "ddpg": {}}  # Spinning Up's defaults
 ALGOS = tuple(SETTINGS)
+# Off-policy runs take hours on this CPU (one gradient step per env step): they checkpoint
+# every epoch and a later invocation resumes an unfinished one instead of starting over.
+# Their final return is the last epoch's AverageTestEpRet (10 deterministic test episodes).
+OFF_POLICY = frozenset({"sac", "td3", "ddpg"})
 
 
 def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
@@ -51,7 +60,9 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
         history.extend(session.last_episode_returns)
         return False
 
-    prepare_run_dir(run_dir, overwrite=True)
+    resume = algo in OFF_POLICY and (run_dir / "model.pt").exists()
+    if not resume:
+        prepare_run_dir(run_dir, overwrite=True)
     start = time.time()
     getattr(spinrl, algo)(
         env=env,
@@ -60,15 +71,21 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
         output_dir=str(run_dir),
         verbose=False,
         callback=record,
+        resume=resume,
         **SETTINGS[algo],
     )
+    if algo in OFF_POLICY:
+        with open(run_dir / "progress.csv") as f:
+            final = float(list(csv.DictReader(f))[-1]["AverageTestEpRet"])
+    else:
+        final = float(np.mean(history[-100:]))
     out = {
         "algo": algo,
         "env": env,
         "seed": seed,
         "steps": steps,
-        "final_return": float(np.mean(history[-100:])),
-        "hours": (time.time() - start) / 3600,
+        "final_return": final,
+        "hours": (time.time() - start) / 3600,  # of the last invocation, when resumed
     }
     summary.write_text(json.dumps(out))
     return out
@@ -91,8 +108,8 @@ def main() -> None:
         jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
         with ProcessPoolExecutor(args.workers) as pool:
             list(pool.map(run_one, *zip(*jobs, strict=True)))
-    # The table and plots cover every finished run on disk at this step count, whatever this
-    # invocation trained, so runs made one at a time add up to one report.
+    # The table and plots cover every finished run on disk, whatever this invocation
+    # trained, so runs made one at a time (and across sessions) add up to one report.
     args.envs = list(CLEANRL_1M)
     results = [
         json.loads(f.read_text())
@@ -100,7 +117,6 @@ def main() -> None:
         for e in args.envs
         for f in sorted((DATA / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
     ]
-    results = [r for r in results if r["steps"] == args.steps]
     args.algos = [a for a in ALGOS if any(r["algo"] == a for r in results)]
     args.envs = [e for e in args.envs if any(r["env"] == e for r in results)]
 
@@ -110,36 +126,43 @@ def main() -> None:
     lines = [
         "# MuJoCo returns",
         "",
-        "Final return = mean of the last 100 training episodes. PPO uses `--preset mujoco`, "
-        "TRPO its defaults with observation normalisation.",
+        "Final return = mean of the last 100 training episodes for PPO and TRPO; the last "
+        "epoch's AverageTestEpRet (10 deterministic episodes) for SAC, TD3 and DDPG. PPO uses "
+        "`--preset mujoco`, TRPO its defaults with observation normalisation, the off-policy "
+        "algorithms Spinning Up's defaults.",
         "",
         "| algorithm | task | steps | seeds | final return (mean +- std) | per seed "
         "| CleanRL PPO 1M | Spinning Up PPO 3M |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for algo in args.algos:
-        for env in args.envs:
-            rs = [r for r in results if r["algo"] == algo and r["env"] == env]
-            if not rs:
-                continue
-            finals = [r["final_return"] for r in rs]
-            spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
-            per_seed = ", ".join(f"{f:.0f}" for f in finals)
-            lines.append(
-                f"| {algo} | {env} | {args.steps:,} | {len(rs)} | "
-                f"{statistics.mean(finals):.0f} +- {spread:.0f} | {per_seed} | "
-                f"{CLEANRL_1M.get(env, '-') if algo == 'ppo' else '-'} | "
-                f"{SPINNINGUP_3M.get(env, '-') if algo == 'ppo' else '-'} |"
-            )
+    groups = sorted({(ALGOS.index(r["algo"]), r["env"], r["steps"]) for r in results})
+    for a, env, steps in groups:
+        algo = ALGOS[a]
+        rs = [r for r in results if (r["algo"], r["env"], r["steps"]) == (algo, env, steps)]
+        finals = [r["final_return"] for r in rs]
+        spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+        per_seed = ", ".join(f"{f:.0f}" for f in finals)
+        lines.append(
+            f"| {algo} | {env} | {steps:,} | {len(rs)} | "
+            f"{statistics.mean(finals):.0f} +- {spread:.0f} | {per_seed} | "
+            f"{CLEANRL_1M.get(env, '-') if algo == 'ppo' else '-'} | "
+            f"{SPINNINGUP_3M.get(env, '-') if algo == 'ppo' else '-'} |"
+        )
     for env in args.envs:
         name = env.split("-")[0].lower()
-        runs = [  # finished runs only: one still training would cut the curves short
-            DATA / f"{r['algo']}_{name}" / f"{r['algo']}_{name}_s{r['seed']}"
-            for r in results
-            if r["env"] == env
-        ]
-        plot(runs, out=RESULTS / f"mujoco_{name}.png", smoothing=2)
-        lines.append(f"\n![{env}](mujoco_{name}.png)")
+        for kind, value, suffix in (
+            ("on", "AverageEpRet", ""),
+            ("off", "AverageTestEpRet", "_offpolicy"),
+        ):
+            runs = [  # finished runs only: one still training would cut the curves short
+                DATA / f"{r['algo']}_{name}" / f"{r['algo']}_{name}_s{r['seed']}"
+                for r in results
+                if r["env"] == env and (r["algo"] in OFF_POLICY) == (kind == "off")
+            ]
+            if runs:
+                out = f"mujoco_{name}{suffix}.png"
+                plot(runs, values=[value], out=RESULTS / out, smoothing=2)
+                lines.append(f"\n![{env} ({kind}-policy)]({out})")
     (RESULTS / "mujoco_returns.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
