@@ -87,6 +87,11 @@ def test_cli_writes_table_csv_and_plots(tmp_path, capsys):
     for env in ("FrozenLake-v1", "CartPole-v1"):
         assert main(["variance", "--env", env, "--max-len", "0"]) == 2
         assert "max_len" in capsys.readouterr().err
+    run = tmp_path / "run"  # a policy trained on another environment
+    run.mkdir()
+    (run / "config.json").write_text('{"algo": "ppo", "config": {"env": "CartPole-v1"}}')
+    assert main(["variance", "--env", "Acrobot-v1", "--policy", str(run)]) == 2
+    assert "trained on CartPole-v1, not Acrobot-v1" in capsys.readouterr().err
 
 
 # Environments without a transition table: a large-batch reference instead of the exact

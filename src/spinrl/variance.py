@@ -298,6 +298,11 @@ def network_policy(env: str, policy: str, seed: int, hid=(64, 64), act="tanh"):
                 actor.net[-1].bias.zero_()
         normalizer = ObsNormalizer((flat_obs_dim(obs_space),), enabled=False)
     elif Path(policy).is_dir():
+        from spinrl.checkpoint import read_json
+
+        trained_on = read_json(Path(policy) / "config.json").get("config", {}).get("env")
+        if trained_on != env:
+            raise ConfigError(f"the policy in {policy} was trained on {trained_on}, not {env}")
         loaded = load_policy(policy)
         actor, normalizer = loaded.actor, loaded.normalizer
         if not hasattr(actor, "log_prob") or not hasattr(actor, "sample"):
