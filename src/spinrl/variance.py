@@ -410,31 +410,31 @@ def per_episode_gradients(actor, episodes: SampledEpisodes, weights: np.ndarray,
     import torch
     from torch.func import functional_call, grad, vmap
 
-    params = {k: v.detach() for k, v in actor.named_parameters()}
+    class LogProb(torch.nn.Module):  # functional_call calls forward(): log pi(a|s) here
+        def __init__(self) -> None:
+            super().__init__()
+            self.actor = actor
+
+        def forward(self, x, a):
+            return self.actor.log_prob(x, a)
+
+    module = LogProb()
+    params = {k: v.detach() for k, v in module.named_parameters()}
 
     def logp(p, x, a):
-        return functional_call(actor, p, (x[None], a[None]), strict=False).sum()
+        return functional_call(module, p, (x[None], a[None]), strict=False).sum()
 
-    forward = actor.forward if hasattr(actor, "forward") else None
-    actor.forward = actor.log_prob  # functional_call calls forward
-    try:
-        t_idx, e_idx = np.nonzero(episodes.valid)
-        x = torch.from_numpy(episodes.obs[t_idx, e_idx])
-        a = torch.from_numpy(episodes.actions[t_idx, e_idx])
-        w = torch.from_numpy(weights[t_idx, e_idx]).float()
-        out = torch.zeros(episodes.valid.shape[1], sum(p.numel() for p in params.values()))
-        per_step = vmap(grad(logp), in_dims=(None, 0, 0))
-        for lo in range(0, len(x), chunk):
-            g = per_step(params, x[lo : lo + chunk], a[lo : lo + chunk])
-            flat = torch.cat([v.reshape(len(v), -1) for v in g.values()], 1)
-            out.index_add_(
-                0, torch.from_numpy(e_idx[lo : lo + chunk]), flat * w[lo : lo + chunk, None]
-            )
-    finally:
-        if forward is None:
-            del actor.forward
-        else:
-            actor.forward = forward
+    t_idx, e_idx = np.nonzero(episodes.valid)
+    x = torch.from_numpy(episodes.obs[t_idx, e_idx])
+    a = torch.from_numpy(episodes.actions[t_idx, e_idx])
+    w = torch.from_numpy(weights[t_idx, e_idx]).float()
+    out = torch.zeros(episodes.valid.shape[1], sum(p.numel() for p in params.values()))
+    per_step = vmap(grad(logp), in_dims=(None, 0, 0))
+    for lo in range(0, len(x), chunk):
+        g = per_step(params, x[lo : lo + chunk], a[lo : lo + chunk])
+        flat = torch.cat([v.reshape(len(v), -1) for v in g.values()], 1)
+        rows = torch.from_numpy(e_idx[lo : lo + chunk])
+        out.index_add_(0, rows, flat * w[lo : lo + chunk, None])
     return out.numpy().astype(np.float64)
 
 
