@@ -385,14 +385,19 @@ def fit_value(
     return values
 
 
-def network_weights(name, episodes: SampledEpisodes, gamma: float, values) -> np.ndarray:
-    """Phi_t [T, E] for a sampled-estimator name, times c^t (c = gamma, or 1 for R(tau))."""
+def value_estimates(episodes: SampledEpisodes, values) -> tuple[np.ndarray, np.ndarray]:
+    """(V(s_t) [T, E], 0 where no episode runs; V(s_{t+1}) for bootstrapping at time limits),
+    evaluated once per batch of episodes and shared by every estimator."""
+    return np.where(episodes.valid, values(episodes.obs), 0.0), values(episodes.final_obs)
+
+
+def network_weights(name, episodes: SampledEpisodes, gamma: float, v, final_values):
+    """Phi_t [T, E] for a sampled-estimator name, times c^t (c = gamma, or 1 for R(tau));
+    ``v`` and ``final_values`` come from value_estimates."""
     kind, lam = (name, None) if not name.startswith("gae") else ("gae", float(name[4:]))
     args = (episodes.rewards, episodes.terminated, episodes.truncated, gamma)
-    final_values = values(episodes.final_obs)  # bootstraps at truncation (time limits)
     if kind == "total":
         return returns.total_return(*args, final_values=final_values)
-    v = np.where(episodes.valid, values(episodes.obs), 0.0)
     if kind == "rtg":
         w = returns.reward_to_go(*args, final_values=final_values)
     elif kind == "rtg_minus_learned_v":
@@ -466,15 +471,19 @@ def measure_sampled(
 
     values = fit_value(sample(value_episodes, seed + 1), gamma, seed)
     ref_eps = sample(reference_episodes, seed + 2)
-    ref_w = network_weights("rtg_minus_learned_v", ref_eps, gamma, values)
+    ref_w = network_weights(
+        "rtg_minus_learned_v", ref_eps, gamma, *value_estimates(ref_eps, values)
+    )
     ref_each = per_episode_gradients(actor, ref_eps, ref_w)
     reference = ref_each.mean(0)
     ref_se = np.sqrt(np.trace(np.atleast_2d(np.cov(ref_each, rowvar=False))) / len(ref_each))
     eps = sample(batches * max(batch_sizes), seed + 3)
     names = [*SAMPLED_ESTIMATORS, *(f"gae_{lam:g}" for lam in lams)]
+    v, final_values = value_estimates(eps, values)
     rows, raw = [], {}
     for name in names:
-        each = per_episode_gradients(actor, eps, network_weights(name, eps, gamma, values))
+        weights = network_weights(name, eps, gamma, v, final_values)
+        each = per_episode_gradients(actor, eps, weights)
         for B in batch_sizes:
             g = each[: batches * B].reshape(batches, B, -1).mean(1)
             raw[name, B] = g
