@@ -85,6 +85,7 @@ def test_q_ensemble_equals_independent_networks():
             h = h @ w[k] + b[k]
             h = torch.relu(h) if i < 2 else h
         torch.testing.assert_close(out[k], h[:, 0])
+        torch.testing.assert_close(q.member(obs, act, k), h[:, 0])  # one member alone
     assert not torch.equal(out[0], out[1])
 
 

@@ -80,3 +80,36 @@ def test_state_dict_round_trip_continues_identically():
     wrong = FlatAdam([{"params": torch.nn.Linear(2, 2).parameters(), "lr": 1.0}])
     with pytest.raises(ValueError, match="does not fit"):
         wrong.load_state_dict(opt.state_dict())
+
+
+def test_a_torch_adam_state_loads_and_continues_as_torch_adam_would():
+    # Checkpoints written while the off-policy agents used torch.optim.Adam resume with
+    # FlatAdam: 10 steps of torch Adam, its state moved over, 10 more steps each way.
+    a1, c1 = _nets()
+    ref = torch.optim.Adam(
+        [{"params": a1.parameters(), "lr": 3e-3}, {"params": c1.parameters(), "lr": 1e-2}]
+    )
+    gen = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(16, 5, generator=gen), torch.randn(16, 2, generator=gen))]
+    batches *= 20
+    for obs, act in batches[:10]:
+        ref.zero_grad()
+        _loss(a1, c1, obs, act).backward()
+        ref.step()
+    a2, c2 = copy.deepcopy(a1), copy.deepcopy(c1)
+    flat = FlatAdam(
+        [{"params": a2.parameters(), "lr": 0.5}, {"params": c2.parameters(), "lr": 0.5}]
+    )
+    flat.load_state_dict(ref.state_dict())
+    assert [g["lr"] for g in flat.param_groups] == [3e-3, 1e-2]
+    for (obs, act), _ in zip(batches[10:], range(10), strict=False):
+        ref.zero_grad()
+        _loss(a1, c1, obs, act).backward()
+        ref.step()
+        flat.zero_grad()
+        _loss(a2, c2, obs, act).backward()
+        flat.step()
+    for p1, p2 in zip(_params(a1, c1), _params(a2, c2), strict=True):
+        torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="does not fit"):
+        FlatAdam([{"params": a2.parameters(), "lr": 1.0}]).load_state_dict(ref.state_dict())

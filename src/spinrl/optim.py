@@ -20,6 +20,26 @@ from __future__ import annotations
 import torch
 
 
+def flatten_(params, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Move ``params`` into views of one new contiguous buffer (and, with ``grad``, their
+    gradients into views of a zeroed second one); returns (buffer, gradient buffer or None). The
+    Parameters stay the same objects, so modules and state_dicts see no difference; an
+    operation on the buffer (an optimiser step, a Polyak average) then acts on all of them."""
+    params = list(params)
+    flat = torch.empty(sum(p.numel() for p in params))
+    flat_grad = torch.zeros_like(flat) if grad else None
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            n = p.numel()
+            flat[offset : offset + n].copy_(p.reshape(-1))
+            p.data = flat[offset : offset + n].view_as(p)
+            if grad:
+                p.grad = flat_grad[offset : offset + n].view_as(p)
+            offset += n
+    return flat, flat_grad
+
+
 class FlatAdam:
     """Adam (as torch.optim.Adam with fused=True) over parameter groups in one flat buffer.
 
@@ -32,26 +52,19 @@ class FlatAdam:
         params = [p for g in groups for p in g["params"]]
         if len({id(p) for p in params}) != len(params):
             raise ValueError("a parameter appears in more than one group")
-        total = sum(p.numel() for p in params)
-        self.flat = torch.empty(total)
-        self.flat_grad = torch.zeros(total)
-        self.exp_avg = torch.zeros(total)
-        self.exp_avg_sq = torch.zeros(total)
+        self.flat, self.flat_grad = flatten_(params, grad=True)
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
         self.betas, self.eps = betas, eps
         self.param_groups: list[dict] = []
         offset = 0
-        with torch.no_grad():
-            for g in groups:
-                start = offset
-                for p in g["params"]:
-                    n = p.numel()
-                    self.flat[offset : offset + n].copy_(p.reshape(-1))
-                    p.data = self.flat[offset : offset + n].view_as(p)
-                    p.grad = self.flat_grad[offset : offset + n].view_as(p)
-                    offset += n
-                self.param_groups.append(
-                    {"lr": g["lr"], "slice": slice(start, offset), "step": torch.zeros(())}
-                )
+        for g in groups:
+            start = offset
+            offset += sum(p.numel() for p in g["params"])
+            self.param_groups.append(
+                {"lr": g["lr"], "slice": slice(start, offset), "step": torch.zeros(())}
+            )
+        self._sizes = [p.numel() for p in params]
 
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
@@ -94,6 +107,10 @@ class FlatAdam:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a state from ``state_dict()``, or from a ``torch.optim.Adam`` over the
+        same parameters in the same order (checkpoints written before FlatAdam was used)."""
+        if "state" in state and "param_groups" in state:
+            state = self._from_torch_adam(state)
         if state["exp_avg"].shape != self.exp_avg.shape or len(state["step"]) != len(
             self.param_groups
         ):
@@ -103,3 +120,22 @@ class FlatAdam:
         for g, step, lr in zip(self.param_groups, state["step"], state["lr"], strict=True):
             g["step"].copy_(step)
             g["lr"] = float(lr)
+
+    def _from_torch_adam(self, state: dict) -> dict:
+        groups = state["param_groups"]
+        ids = [i for g in groups for i in g["params"]]
+        if len(groups) != len(self.param_groups) or len(ids) != len(self._sizes):
+            raise ValueError("the optimiser state does not fit these parameters")
+        per_param = [state["state"].get(i) for i in ids]
+        if any(s is None for s in per_param):  # never stepped: nothing to restore
+            return {**self.state_dict(), "lr": [float(g["lr"]) for g in groups]}
+        for s, n in zip(per_param, self._sizes, strict=True):
+            if s["exp_avg"].numel() != n:
+                raise ValueError("the optimiser state does not fit these parameters")
+        first = [per_param[sum(len(g["params"]) for g in groups[:k])] for k in range(len(groups))]
+        return {
+            "exp_avg": torch.cat([s["exp_avg"].reshape(-1) for s in per_param]),
+            "exp_avg_sq": torch.cat([s["exp_avg_sq"].reshape(-1) for s in per_param]),
+            "step": [torch.as_tensor(s["step"], dtype=torch.float32).reshape(()) for s in first],
+            "lr": [float(g["lr"]) for g in groups],
+        }

@@ -25,6 +25,7 @@ from spinrl import offpolicy
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
+from spinrl.optim import FlatAdam, flatten_
 from spinrl.policies import QEnsemble, SquashedGaussianActor
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
@@ -111,17 +112,18 @@ class SACAgent:
         self.actor = SquashedGaussianActor(obs_dim, act_space, cfg.hid, cfg.act)
         self.q = QEnsemble(obs_dim, act_dim, cfg.hid, cfg.act, n=2)  # both critics, one pass
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.pi_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
-        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, fused=True)
+        # Each network's parameters live in one flat buffer (spinrl.optim): the Adam steps
+        # and the Polyak average are one operation each instead of one per tensor.
+        self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.lr}])
+        self.q_opt = FlatAdam([{"params": self.q.parameters(), "lr": cfg.lr}])
+        self.q_target_flat, _ = flatten_(self.q_target.parameters())
         self.auto_alpha = cfg.alpha is None
         start = cfg.alpha_init if self.auto_alpha else max(cfg.alpha, 1e-12)
         self.log_alpha = torch.tensor(math.log(start), requires_grad=self.auto_alpha)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr) if self.auto_alpha else None
-        self.target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
-        self.q_params, self.q_target_params = (
-            list(self.q.parameters()),
-            list(self.q_target.parameters()),
+        self.alpha_opt = (
+            FlatAdam([{"params": [self.log_alpha], "lr": cfg.lr}]) if self.auto_alpha else None
         )
+        self.target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -164,7 +166,7 @@ class SACAgent:
             self.alpha_opt.zero_grad()
             loss_alpha.backward()
             self.alpha_opt.step()
-        polyak_update(self.q_target_params, self.q_params, self.cfg.polyak)
+        polyak_update([self.q_target_flat], [self.q_opt.flat], self.cfg.polyak)
         values = torch.stack([q[0].mean(), logp.mean(), loss_pi, loss_q, alpha]).tolist()
         return dict(zip(self.LOGGED, values, strict=True))
 

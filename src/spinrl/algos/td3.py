@@ -24,6 +24,7 @@ from spinrl import offpolicy
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
+from spinrl.optim import FlatAdam, flatten_
 from spinrl.policies import DeterministicActor, QEnsemble
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
@@ -115,14 +116,15 @@ class TD3Agent:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.q = QEnsemble(obs_dim, act_space.shape[0], cfg.hid, cfg.act, n=n_critics)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.pi_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.pi_lr, fused=True)
-        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.q_lr, fused=True)
+        # One flat buffer per network (spinrl.optim): one Adam step, one Polyak average.
+        self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.pi_lr}])
+        self.q_opt = FlatAdam([{"params": self.q.parameters(), "lr": cfg.q_lr}])
         self.low = torch.as_tensor(act_space.low, dtype=torch.float32)
         self.high = torch.as_tensor(act_space.high, dtype=torch.float32)
         self.low_np, self.high_np = act_space.low, act_space.high
         self.scale_np = (act_space.high - act_space.low) / 2
-        self.sources = [*self.actor.parameters(), *self.q.parameters()]
-        self.targets = [*self.actor_target.parameters(), *self.q_target.parameters()]
+        self.sources = [self.pi_opt.flat, self.q_opt.flat]
+        self.targets = [flatten_(net.parameters())[0] for net in (self.actor_target, self.q_target)]
         self.updates = 0
 
     def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -155,7 +157,7 @@ class TD3Agent:
         self.updates += 1
         if self.updates % cfg.policy_delay == 0:  # delayed policy and target updates
             self.q.requires_grad_(False)
-            loss_pi = -self.q(b["obs"], self.actor(b["obs"]))[0].mean()
+            loss_pi = -self.q.member(b["obs"], self.actor(b["obs"])).mean()  # Q_1 only
             self.pi_opt.zero_grad()
             loss_pi.backward()
             self.pi_opt.step()
