@@ -5,11 +5,19 @@ of the last 100 training episodes. Runs go to data/bench/<algo>_<task>/... (resu
 finished runs are skipped), the table to results/mujoco_returns.md and one learning-curve
 PNG per task to results/.
 
-Published figures for comparison (final average return):
+Published figures for comparison (PUBLISHED below), each at the step count it is quoted at:
 - CleanRL ppo_continuous_action.py at 1M steps (CleanRL docs, PPO MuJoCo v4 benchmark):
   HalfCheetah 1443, Hopper 2383, Walker2d 2288 (the figures quoted in the spinrl issue).
-- Spinning Up PyTorch PPO at 3M steps (Spinning Up benchmarks page, read off its curves):
-  HalfCheetah ~3260, Hopper ~2480, Walker2d ~2600.
+- Spinning Up PyTorch at 3M (PPO) and 300k (SAC, TD3, DDPG) steps: read off the curves of
+  its benchmarks page (docs/images/plots/pyt/pytorch_<task>_performance.svg in
+  openai/spinningup: the SVG's path coordinates mapped through its axis ticks). v3 tasks,
+  10 seeds, off-policy curves = test return of the deterministic policy, smoothed over 11
+  epochs of 10k steps.
+- CleanRL sac/td3/ddpg_continuous_action.py at 300k: read off the curves in its docs
+  (docs/rl-algorithms/{sac,td3}/<Task>-v2.png and ddpg-jax/HalfCheetah-v2.png, the PyTorch
+  curve; pixel positions of the curve mapped through the gridlines and tick marks). v2 tasks,
+  "episodic return" = training episodes, with exploration noise.
+Reading a curve is good to about +-100 here; the tasks' versions differ from v5 too.
 
 Usage: .venv/bin/python benchmarks/mujoco_returns.py --algos ppo --envs HalfCheetah-v5 \\
            --seeds 0 1 2 --steps 1000000 --workers 2
@@ -30,8 +38,18 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path("data/bench")
-CLEANRL_1M = {"HalfCheetah-v5": 1443, "Hopper-v5": 2383, "Walker2d-v5": 2288}
-SPINNINGUP_3M = {"HalfCheetah-v5": 3260, "Hopper-v5": 2480, "Walker2d-v5": 2600}
+TASKS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+# (algorithm, task) -> {source: (return, steps)}; see the module docstring for the sources.
+PUBLISHED = {
+    ("ppo", "HalfCheetah-v5"): {"CleanRL": (1443, "1M"), "Spinning Up": (3260, "3M")},
+    ("ppo", "Hopper-v5"): {"CleanRL": (2383, "1M"), "Spinning Up": (2480, "3M")},
+    ("ppo", "Walker2d-v5"): {"CleanRL": (2288, "1M"), "Spinning Up": (2600, "3M")},
+    ("sac", "HalfCheetah-v5"): {"CleanRL": (7920, "300k"), "Spinning Up": (9160, "300k")},
+    ("sac", "Hopper-v5"): {"CleanRL": (2340, "300k"), "Spinning Up": (2890, "300k")},
+    ("td3", "HalfCheetah-v5"): {"CleanRL": (7010, "300k"), "Spinning Up": (7630, "300k")},
+    ("td3", "Hopper-v5"): {"CleanRL": (1410, "300k"), "Spinning Up": (2400, "300k")},
+    ("ddpg", "HalfCheetah-v5"): {"CleanRL": (6980, "300k"), "Spinning Up": (7760, "300k")},
+}
 SETTINGS = {"ppo": {"preset": "mujoco"}, "trpo": {"normalize_obs": True}}
 SETTINGS |= {"sac": {}, "td3": {}, "ddpg": {}}  # Spinning Up's defaults
 ALGOS = tuple(SETTINGS)
@@ -94,7 +112,7 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["ppo", "trpo"])
-    parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
+    parser.add_argument("--envs", nargs="+", default=list(TASKS[:2]))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
@@ -110,7 +128,7 @@ def main() -> None:
             list(pool.map(run_one, *zip(*jobs, strict=True)))
     # The table and plots cover every finished run on disk, whatever this invocation
     # trained, so runs made one at a time (and across sessions) add up to one report.
-    args.envs = list(CLEANRL_1M)
+    args.envs = list(TASKS)
     results = [
         json.loads(f.read_text())
         for a in ALGOS
@@ -132,7 +150,7 @@ def main() -> None:
         "algorithms Spinning Up's defaults.",
         "",
         "| algorithm | task | steps | seeds | final return (mean +- std) | per seed "
-        "| CleanRL PPO 1M | Spinning Up PPO 3M |",
+        "| CleanRL (at steps) | Spinning Up (at steps) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     groups = sorted({(ALGOS.index(r["algo"]), r["env"], r["steps"]) for r in results})
@@ -145,8 +163,7 @@ def main() -> None:
         lines.append(
             f"| {algo} | {env} | {steps:,} | {len(rs)} | "
             f"{statistics.mean(finals):.0f} +- {spread:.0f} | {per_seed} | "
-            f"{CLEANRL_1M.get(env, '-') if algo == 'ppo' else '-'} | "
-            f"{SPINNINGUP_3M.get(env, '-') if algo == 'ppo' else '-'} |"
+            f"{_published(algo, env, 'CleanRL')} | {_published(algo, env, 'Spinning Up')} |"
         )
     for env in args.envs:
         name = env.split("-")[0].lower()
@@ -165,6 +182,11 @@ def main() -> None:
                 lines.append(f"\n![{env} ({kind}-policy)]({out})")
     (RESULTS / "mujoco_returns.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _published(algo: str, env: str, source: str) -> str:
+    value = PUBLISHED.get((algo, env), {}).get(source)
+    return f"{value[0]} ({value[1]})" if value else "-"
 
 
 if __name__ == "__main__":
