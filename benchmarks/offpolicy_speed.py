@@ -56,10 +56,54 @@ def _sb3(algo: str, steps: int) -> dict:
         model = TD3("MlpPolicy", env, learning_rate=1e-3, **common)
     model.learn(WARMUP + steps, callback=Clock())
     seconds = time.perf_counter() - marks[0]
-    return {"steps": steps, "seconds": seconds, "steps_per_s": steps / seconds}
+    # Two gradient steps (one delayed actor step for TD3) under the FLOP counter.
+    flops = _flops_per_update(lambda: model.train(gradient_steps=2, batch_size=256)) / 2
+    return {"steps": steps, "seconds": seconds, "steps_per_s": steps / seconds, "flops": flops}
+
+
+GEMMS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def _flops_per_update(fn) -> float:
+    """Floating-point operations of the matrix products that fn runs (torch's counter:
+    mm, addmm, bmm, baddbmm, forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def _gemm_seconds(fn, repeats: int = 10) -> float:
+    """Seconds that fn spends inside matrix-product kernels (torch profiler, self time),
+    averaged over repeats."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()  # warm
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            fn()
+    micros = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in GEMMS)
+    return micros * 1e-6 / repeats
+
+
+def _gemm_rate() -> float:
+    """FLOP/s of this core on a 256 x 256 x 256 float32 matrix product, the networks'
+    largest layer at batch 256: the fastest rate the updates' products can run at."""
+    import torch
+
+    a, b = torch.randn(256, 256), torch.randn(256, 256)
+    for _ in range(20):
+        a @ b
+    n, start = 200, time.perf_counter()
+    for _ in range(n):
+        a @ b
+    return 2 * 256**3 * n / (time.perf_counter() - start)
 
 
 def _spinrl(algo: str, steps: int) -> dict:
+    import numpy as np
+
     import spinrl
 
     ends: list[float] = []
@@ -79,12 +123,26 @@ def _spinrl(algo: str, steps: int) -> dict:
         callback=lambda view: ends.append(time.perf_counter()),
     )
     if algo == "sac":
-        spinrl.sac(lr=3e-4, **kwargs)
+        result = spinrl.sac(lr=3e-4, **kwargs)
     else:
-        spinrl.td3(pi_lr=1e-3, q_lr=1e-3, **kwargs)
+        result = spinrl.td3(pi_lr=1e-3, q_lr=1e-3, **kwargs)
     seconds = ends[-1] - ends[0]
     done = (len(ends) - 1) * WARMUP
-    return {"steps": done, "seconds": seconds, "steps_per_s": done / seconds}
+    rng = np.random.default_rng(0)
+
+    def two_updates():
+        for _ in range(2):
+            result.agent.update(result.replay.sample(256, rng))
+
+    flops = _flops_per_update(two_updates) / 2
+    gemm = _gemm_seconds(two_updates) / 2
+    return {
+        "steps": done,
+        "seconds": seconds,
+        "steps_per_s": done / seconds,
+        "flops": flops,
+        "gemm_seconds": gemm,
+    }
 
 
 def run_trial(framework: str, algo: str, steps: int) -> dict:
@@ -107,6 +165,7 @@ def main() -> None:
         framework, algo, steps = json.loads(args.trial)
         print(json.dumps((_sb3 if framework == "sb3" else _spinrl)(algo, steps)))
         return
+    rate = _gemm_rate()
     rows = []
     for algo in ("sac", "td3"):
         sb3, ours = run_trial("sb3", algo, args.steps), run_trial("spinrl", algo, args.steps)
@@ -122,14 +181,30 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d')}. One gradient step per env step, batch 256, (256, 256); "
         f"env steps per second over {args.steps} steps after {WARMUP} random ones.",
         "",
-        "| algorithm | SB3 steps/s | spinrl steps/s | ratio (target >= 2x) |",
-        "|---|---|---|---|",
+        "| algorithm | SB3 steps/s | spinrl steps/s | ratio (target >= 2x) "
+        "| MFLOP per update SB3 / spinrl | spinrl's matrix products per update "
+        "| ceiling on the ratio |",
+        "|---|---|---|---|---|---|---|",
     ]
     for algo, sb3, ours in rows:
         ratio = ours["steps_per_s"] / sb3["steps_per_s"]
+        gemm = ours["gemm_seconds"]
+        # Were everything but the matrix products free, a spinrl step would take `gemm`.
+        ceiling = 1 / sb3["steps_per_s"] / gemm
         lines.append(
-            f"| {algo} | {sb3['steps_per_s']:.1f} | {ours['steps_per_s']:.1f} | {ratio:.2f}x |"
+            f"| {algo} | {sb3['steps_per_s']:.1f} | {ours['steps_per_s']:.1f} | {ratio:.2f}x "
+            f"| {sb3['flops'] / 1e6:.0f} / {ours['flops'] / 1e6:.0f} "
+            f"| {gemm * 1e3:.1f} ms ({ours['flops'] / gemm / 1e9:.0f} GFLOP/s) | {ceiling:.2f}x |"
         )
+    lines += [
+        "",
+        "FLOPs: torch.utils.flop_counter over two updates (one delayed actor step for TD3), "
+        "halved. The matrix products' time is their kernels' self time under torch.profiler "
+        "in the same process. The ceiling is SB3's time per step over that time: the ratio "
+        "spinrl would reach if the environment, acting, sampling, Adam and the activations "
+        f"cost nothing. For scale, this core multiplies two 256 x 256 matrices at "
+        f"{rate / 1e9:.0f} GFLOP/s (float32, measured in this run).",
+    ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "offpolicy_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
