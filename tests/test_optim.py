@@ -22,6 +22,21 @@ def _loss(actor, critic, obs, act):
     return -actor.log_prob(obs, act).mean() + (critic(obs) ** 2).mean()
 
 
+def _train(opt, actor, critic, obs, act, steps):
+    for _ in range(steps):
+        opt.zero_grad()
+        _loss(actor, critic, obs, act).backward()
+        opt.step()
+
+
+def _copy_loading(actor, critic, state):
+    """Copies of the networks and a FlatAdam over them (lr 0.5) that loads ``state``."""
+    a, c = copy.deepcopy(actor), copy.deepcopy(critic)
+    opt = FlatAdam([{"params": a.parameters(), "lr": 0.5}, {"params": c.parameters(), "lr": 0.5}])
+    opt.load_state_dict(state)
+    return a, c, opt
+
+
 def test_flat_adam_matches_torch_adam_with_clipping_and_a_learning_rate_change():
     a1, c1 = _nets()
     a2, c2 = copy.deepcopy(a1), copy.deepcopy(c1)
@@ -60,21 +75,11 @@ def test_state_dict_round_trip_continues_identically():
     groups = [{"params": a1.parameters(), "lr": 1e-2}, {"params": c1.parameters(), "lr": 1e-2}]
     opt = FlatAdam(groups)
     obs, act = torch.randn(16, 5), torch.randn(16, 2)
-    for _ in range(5):
-        opt.zero_grad()
-        _loss(a1, c1, obs, act).backward()
-        opt.step()
-    a2, c2 = copy.deepcopy(a1), copy.deepcopy(c1)
-    opt2 = FlatAdam(
-        [{"params": a2.parameters(), "lr": 0.5}, {"params": c2.parameters(), "lr": 0.5}]
-    )
-    opt2.load_state_dict(opt.state_dict())
+    _train(opt, a1, c1, obs, act, 5)
+    a2, c2, opt2 = _copy_loading(a1, c1, opt.state_dict())
     assert [g["lr"] for g in opt2.param_groups] == [1e-2, 1e-2]
     for o, a, c in ((opt, a1, c1), (opt2, a2, c2)):
-        for _ in range(3):
-            o.zero_grad()
-            _loss(a, c, obs, act).backward()
-            o.step()
+        _train(o, a, c, obs, act, 3)
     for p1, p2 in zip(_params(a1, c1), _params(a2, c2), strict=True):
         assert torch.equal(p1, p2)
     wrong = FlatAdam([{"params": torch.nn.Linear(2, 2).parameters(), "lr": 1.0}])
@@ -84,31 +89,17 @@ def test_state_dict_round_trip_continues_identically():
 
 def test_a_torch_adam_state_loads_and_continues_as_torch_adam_would():
     # Checkpoints written while the off-policy agents used torch.optim.Adam resume with
-    # FlatAdam: 10 steps of torch Adam, its state moved over, 10 more steps each way.
+    # FlatAdam: 10 steps of torch Adam, its state moved over, then 10 more steps each way.
     a1, c1 = _nets()
     ref = torch.optim.Adam(
         [{"params": a1.parameters(), "lr": 3e-3}, {"params": c1.parameters(), "lr": 1e-2}]
     )
-    gen = torch.Generator().manual_seed(2)
-    batches = [(torch.randn(16, 5, generator=gen), torch.randn(16, 2, generator=gen))]
-    batches *= 20
-    for obs, act in batches[:10]:
-        ref.zero_grad()
-        _loss(a1, c1, obs, act).backward()
-        ref.step()
-    a2, c2 = copy.deepcopy(a1), copy.deepcopy(c1)
-    flat = FlatAdam(
-        [{"params": a2.parameters(), "lr": 0.5}, {"params": c2.parameters(), "lr": 0.5}]
-    )
-    flat.load_state_dict(ref.state_dict())
+    obs, act = torch.randn(16, 5), torch.randn(16, 2)
+    _train(ref, a1, c1, obs, act, 10)
+    a2, c2, flat = _copy_loading(a1, c1, ref.state_dict())
     assert [g["lr"] for g in flat.param_groups] == [3e-3, 1e-2]
-    for (obs, act), _ in zip(batches[10:], range(10), strict=False):
-        ref.zero_grad()
-        _loss(a1, c1, obs, act).backward()
-        ref.step()
-        flat.zero_grad()
-        _loss(a2, c2, obs, act).backward()
-        flat.step()
+    _train(ref, a1, c1, obs, act, 10)
+    _train(flat, a2, c2, obs, act, 10)
     for p1, p2 in zip(_params(a1, c1), _params(a2, c2), strict=True):
         torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="does not fit"):
