@@ -39,16 +39,34 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 DATA = Path("data/bench")
 TASKS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
-# (algorithm, task) -> {source: (return, steps)}; see the module docstring for the sources.
+# (algorithm, task) -> {source: (return, steps, task version)}; sources: module docstring.
 PUBLISHED = {
-    ("ppo", "HalfCheetah-v5"): {"CleanRL": (1443, "1M"), "Spinning Up": (3260, "3M")},
-    ("ppo", "Hopper-v5"): {"CleanRL": (2383, "1M"), "Spinning Up": (2480, "3M")},
-    ("ppo", "Walker2d-v5"): {"CleanRL": (2288, "1M"), "Spinning Up": (2600, "3M")},
-    ("sac", "HalfCheetah-v5"): {"CleanRL": (7920, "300k"), "Spinning Up": (9160, "300k")},
-    ("sac", "Hopper-v5"): {"CleanRL": (2340, "300k"), "Spinning Up": (2890, "300k")},
-    ("td3", "HalfCheetah-v5"): {"CleanRL": (7010, "300k"), "Spinning Up": (7630, "300k")},
-    ("td3", "Hopper-v5"): {"CleanRL": (1410, "300k"), "Spinning Up": (2400, "300k")},
-    ("ddpg", "HalfCheetah-v5"): {"CleanRL": (6980, "300k"), "Spinning Up": (7760, "300k")},
+    ("ppo", "HalfCheetah-v5"): {
+        "CleanRL": (1443, 1_000_000, "v4"),
+        "Spinning Up": (3260, 3_000_000, "v3"),
+    },
+    ("ppo", "Hopper-v5"): {
+        "CleanRL": (2383, 1_000_000, "v4"),
+        "Spinning Up": (2480, 3_000_000, "v3"),
+    },
+    ("ppo", "Walker2d-v5"): {
+        "CleanRL": (2288, 1_000_000, "v4"),
+        "Spinning Up": (2600, 3_000_000, "v3"),
+    },
+    ("sac", "HalfCheetah-v5"): {
+        "CleanRL": (7920, 300_000, "v2"),
+        "Spinning Up": (9160, 300_000, "v3"),
+    },
+    ("sac", "Hopper-v5"): {"CleanRL": (2340, 300_000, "v2"), "Spinning Up": (2890, 300_000, "v3")},
+    ("td3", "HalfCheetah-v5"): {
+        "CleanRL": (7010, 300_000, "v2"),
+        "Spinning Up": (7630, 300_000, "v3"),
+    },
+    ("td3", "Hopper-v5"): {"CleanRL": (1410, 300_000, "v2"), "Spinning Up": (2400, 300_000, "v3")},
+    ("ddpg", "HalfCheetah-v5"): {
+        "CleanRL": (6980, 300_000, "v2"),
+        "Spinning Up": (7760, 300_000, "v3"),
+    },
 }
 SETTINGS = {"ppo": {"preset": "mujoco"}, "trpo": {"normalize_obs": True}}
 SETTINGS |= {"sac": {}, "td3": {}, "ddpg": {}}  # Spinning Up's defaults
@@ -178,7 +196,8 @@ def main() -> None:
             ]
             if runs:
                 out = f"mujoco_{name}{suffix}.png"
-                plot(runs, values=[value], out=RESULTS / out, smoothing=2)
+                refs = _references(results, env, name)
+                plot(runs, values=[value], out=RESULTS / out, smoothing=2, references=refs)
                 lines.append(f"\n![{env} ({kind}-policy)]({out})")
     (RESULTS / "mujoco_returns.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -186,7 +205,25 @@ def main() -> None:
 
 def _published(algo: str, env: str, source: str) -> str:
     value = PUBLISHED.get((algo, env), {}).get(source)
-    return f"{value[0]} ({value[1]})" if value else "-"
+    if not value:
+        return "-"
+    steps = value[1]  # the task's version is in the legend of the plots
+    return f"{value[0]} ({steps / 1e6:g}M)" if steps >= 1e6 else f"{value[0]} ({steps // 1000}k)"
+
+
+def _references(results: list[dict], env: str, name: str) -> dict:
+    """The published points to mark on a task's plot, per curve: those at step counts the
+    runs on the plot reach (a 3M figure would stretch a 1M plot's axis)."""
+    refs: dict[str, list] = {}
+    for r in results:
+        if r["env"] != env:
+            continue
+        for source, (value, steps, version) in PUBLISHED.get((r["algo"], env), {}).items():
+            point = (f"{source} ({version})", steps, value)
+            curve = refs.setdefault(f"{r['algo']}_{name}", [])
+            if steps <= r["steps"] and point not in curve:
+                curve.append(point)
+    return refs
 
 
 if __name__ == "__main__":

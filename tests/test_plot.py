@@ -5,7 +5,7 @@ import pytest
 
 from spinrl.cli import main
 from spinrl.errors import ConfigError
-from spinrl.plot import experiment_curves, find_runs, iqm
+from spinrl.plot import experiment_curves, find_runs, iqm, plot
 
 RETURNS = {
     0: [0.0, 1.0, 2.0, 3.0],
@@ -93,3 +93,14 @@ def test_epochs_without_a_finished_episode_do_not_blank_the_curve(tmp_path):
         (run / "progress.csv").write_text("\n".join(rows) + "\n")
     _, center, *_ = experiment_curves(find_runs([tmp_path]), "AverageEpRet")["e"]
     np.testing.assert_allclose(center, [2.0, 4.0, 3.0])
+
+
+def test_published_reference_points_are_drawn_with_their_labels(runs_dir):
+    out = plot(
+        [runs_dir / "exp"],
+        out=runs_dir / "ref.svg",
+        references={"exp": [("paper at 300", 300.0, 4.5)], "absent": [("never", 1.0, 1.0)]},
+    )
+    text = out.read_text()
+    assert "exp: paper at 300" in text  # matplotlib writes each text as an SVG comment
+    assert "never" not in text  # points of curves not on the plot are not drawn

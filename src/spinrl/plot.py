@@ -167,8 +167,13 @@ def plot(
     count: bool = False,
     estimator: str = "mean",
     ci: str = "std",
+    references: dict[str, list[tuple[str, float, float]]] | None = None,
 ) -> Path:
-    """Draw one panel per value and write the figure to ``out`` (PNG, SVG or PDF)."""
+    """Draw one panel per value and write the figure to ``out`` (PNG, SVG or PDF).
+
+    ``references`` maps a curve's name to published points ``(label, x, y)`` to compare
+    it with (e.g. another library's return at 300k steps); each is drawn as a marker in
+    that curve's colour, with its label in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,6 +191,19 @@ def plot(
             (line,) = ax.plot(x[ok], center[ok], label=label, linewidth=1.8)
             if n > 1:
                 ax.fill_between(x[ok], low[ok], high[ok], color=line.get_color(), alpha=0.2)
+            for (ref_label, ref_x, ref_y), marker in zip(
+                (references or {}).get(name, []), "*Dsv^", strict=False
+            ):
+                ax.plot(
+                    [ref_x],
+                    [ref_y],
+                    marker,
+                    color=line.get_color(),
+                    markersize=9,
+                    markeredgecolor="black",
+                    label=f"{name}: {ref_label}",
+                    linestyle="none",
+                )
         band_name = "+-1 std" if ci == "std" else "95% bootstrap CI"
         ax.set_title(f"{value}: {estimator} over runs, band {band_name}", fontsize="medium")
         ax.set_xlabel(xaxis)
