@@ -5,9 +5,10 @@ per env step, (256, 256) ReLU networks, tau 0.005 (polyak 0.995), gamma 0.99; SA
 automatic entropy tuning and lr 3e-4, TD3 with lr 1e-3, policy delay 2, target noise 0.2
 clipped at 0.5. Both take 500 random steps first; the figure is env steps per second over
 the steps after that (every one of which does a gradient step). Every trial runs in a fresh
-process, one at a time, torch on 1 thread.
+process, one at a time, torch on 1 thread; the libraries alternate and each reports its
+median of --repeats trials.
 
-Usage: .venv/bin/python benchmarks/offpolicy_speed.py [--steps 1000]
+Usage: .venv/bin/python benchmarks/offpolicy_speed.py [--steps 1000] [--repeats 3]
 Needs the bench extra: .venv/bin/pip install -c constraints.txt -e '.[bench]'
 """
 
@@ -92,6 +93,7 @@ def _gemm_rate() -> float:
     largest layer at batch 256: the fastest rate the updates' products can run at."""
     import torch
 
+    torch.set_num_threads(1)  # as in the trials
     a, b = torch.randn(256, 256), torch.randn(256, 256)
     for _ in range(20):
         a @ b
@@ -145,6 +147,12 @@ def _spinrl(algo: str, steps: int) -> dict:
     }
 
 
+def _median_trial(trials: list[dict]) -> dict:
+    """The trial with the median speed, its per-step figures reported together."""
+    ranked = sorted(trials, key=lambda t: t["steps_per_s"])
+    return {**ranked[len(ranked) // 2], "all": [round(t["steps_per_s"], 1) for t in trials]}
+
+
 def run_trial(framework: str, algo: str, steps: int) -> dict:
     cmd = [sys.executable, __file__, "--trial", json.dumps([framework, algo, steps])]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -156,6 +164,7 @@ def run_trial(framework: str, algo: str, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="trials per library")
     parser.add_argument("--trial", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:
@@ -168,7 +177,13 @@ def main() -> None:
     rate = _gemm_rate()
     rows = []
     for algo in ("sac", "td3"):
-        sb3, ours = run_trial("sb3", algo, args.steps), run_trial("spinrl", algo, args.steps)
+        # Alternate the two libraries and keep each one's median trial: a drift in the
+        # machine's speed during the run then falls on both sides alike.
+        trials: dict[str, list[dict]] = {"sb3": [], "spinrl": []}
+        for _ in range(args.repeats):
+            for framework in trials:
+                trials[framework].append(run_trial(framework, algo, args.steps))
+        sb3, ours = (_median_trial(trials[f]) for f in ("sb3", "spinrl"))
         rows.append((algo, sb3, ours))
         print(
             f"{algo}: SB3 {sb3['steps_per_s']:.1f} steps/s, spinrl {ours['steps_per_s']:.1f} "
@@ -179,12 +194,13 @@ def main() -> None:
         "",
         f"Machine: {platform.processor() or platform.machine()}, torch on 1 thread, "
         f"{time.strftime('%Y-%m-%d')}. One gradient step per env step, batch 256, (256, 256); "
-        f"env steps per second over {args.steps} steps after {WARMUP} random ones.",
+        f"env steps per second over {args.steps} steps after {WARMUP} random ones; median of "
+        f"{args.repeats} alternating trials per library (all trials in the last column).",
         "",
         "| algorithm | SB3 steps/s | spinrl steps/s | ratio (target >= 2x) "
         "| MFLOP per update SB3 / spinrl | spinrl's matrix products per update "
-        "| ceiling on the ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| ceiling on the ratio | trials SB3 / spinrl |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for algo, sb3, ours in rows:
         ratio = ours["steps_per_s"] / sb3["steps_per_s"]
@@ -194,7 +210,8 @@ def main() -> None:
         lines.append(
             f"| {algo} | {sb3['steps_per_s']:.1f} | {ours['steps_per_s']:.1f} | {ratio:.2f}x "
             f"| {sb3['flops'] / 1e6:.0f} / {ours['flops'] / 1e6:.0f} "
-            f"| {gemm * 1e3:.1f} ms ({ours['flops'] / gemm / 1e9:.0f} GFLOP/s) | {ceiling:.2f}x |"
+            f"| {gemm * 1e3:.1f} ms ({ours['flops'] / gemm / 1e9:.0f} GFLOP/s) | {ceiling:.2f}x "
+            f"| {sb3['all']} / {ours['all']} |"
         )
     lines += [
         "",
