@@ -77,6 +77,12 @@ ALGOS = tuple(SETTINGS)
 OFF_POLICY = frozenset({"sac", "td3", "ddpg"})
 
 
+def _run_dir(algo: str, env: str, seed: int) -> Path:
+    """data/bench/<algo>_<task>/<algo>_<task>_s<seed>, e.g. .../sac_hopper/sac_hopper_s0."""
+    exp = f"{algo}_{env.split('-')[0].lower()}"
+    return DATA / exp / f"{exp}_s{seed}"
+
+
 def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
     import numpy as np
     import torch
@@ -85,8 +91,7 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
     from spinrl.logger import prepare_run_dir
 
     torch.set_num_threads(1)
-    exp = f"{algo}_{env.split('-')[0].lower()}"
-    run_dir = DATA / exp / f"{exp}_s{seed}"
+    run_dir = _run_dir(algo, env, seed)
     summary = run_dir / "final.json"
     if summary.exists():
         return json.loads(summary.read_text())
@@ -195,7 +200,7 @@ def main() -> None:
             ("off", "AverageTestEpRet", "_offpolicy"),
         ):
             runs = [  # finished runs only: one still training would cut the curves short
-                DATA / f"{r['algo']}_{name}" / f"{r['algo']}_{name}_s{r['seed']}"
+                _run_dir(r["algo"], env, r["seed"])
                 for r in results
                 if r["env"] == env and (r["algo"] in OFF_POLICY) == (kind == "off")
             ]
@@ -210,8 +215,7 @@ def main() -> None:
 
 def _last_epochs(result: dict, n: int) -> float:
     """Mean AverageTestEpRet of a finished off-policy run's last n epochs."""
-    name = f"{result['algo']}_{result['env'].split('-')[0].lower()}"
-    with open(DATA / name / f"{name}_s{result['seed']}" / "progress.csv") as f:
+    with open(_run_dir(result["algo"], result["env"], result["seed"]) / "progress.csv") as f:
         rows = list(csv.DictReader(f))
     return statistics.mean(float(row["AverageTestEpRet"]) for row in rows[-n:])
 

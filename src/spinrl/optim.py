@@ -132,10 +132,11 @@ class FlatAdam:
         for s, n in zip(per_param, self._sizes, strict=True):
             if s["exp_avg"].numel() != n:
                 raise ValueError("the optimiser state does not fit these parameters")
-        first = [per_param[sum(len(g["params"]) for g in groups[:k])] for k in range(len(groups))]
+        # Every parameter of a group has taken the same steps: read them off the first one.
+        steps = [state["state"][g["params"][0]]["step"] for g in groups]
         return {
             "exp_avg": torch.cat([s["exp_avg"].reshape(-1) for s in per_param]),
             "exp_avg_sq": torch.cat([s["exp_avg_sq"].reshape(-1) for s in per_param]),
-            "step": [torch.as_tensor(s["step"], dtype=torch.float32).reshape(()) for s in first],
+            "step": [torch.as_tensor(step, dtype=torch.float32).reshape(()) for step in steps],
             "lr": [float(g["lr"]) for g in groups],
         }
