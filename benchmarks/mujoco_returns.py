@@ -1,9 +1,12 @@
 """Returns on MuJoCo: final average return of spinrl's algorithms, with learning curves.
 
 For each (algorithm, task, seed) it trains for --steps env steps and records the mean return
-of the last 100 training episodes. Runs go to data/bench/<algo>_<task>/... (resumable:
-finished runs are skipped), the table to results/mujoco_returns.md and one learning-curve
-PNG per task to results/.
+of the last 100 training episodes. Runs train in data/bench/<algo>_<task>/... (resumable);
+a finished run's summary and learning curve (a few kB) are copied to
+results/runs/<algo>_<task>/<algo>_<task>_s<seed>/, which is committed, since data/ (the
+checkpoints and replay buffers) does not outlive the machine it ran on. Runs kept there are
+skipped. The table (results/mujoco_returns.md) and one learning-curve PNG per task are drawn
+from results/runs/ alone.
 
 Published figures for comparison (PUBLISHED below), each at the step count it is quoted at:
 - CleanRL ppo_continuous_action.py at 1M steps (CleanRL docs, PPO MuJoCo v4 benchmark):
@@ -77,10 +80,42 @@ ALGOS = tuple(SETTINGS)
 OFF_POLICY = frozenset({"sac", "td3", "ddpg"})
 
 
-def _run_dir(algo: str, env: str, seed: int) -> Path:
-    """data/bench/<algo>_<task>/<algo>_<task>_s<seed>, e.g. .../sac_hopper/sac_hopper_s0."""
+RUNS = RESULTS / "runs"
+# The progress.csv columns kept in results/runs/ (the full log has ~30 more per epoch).
+KEPT_COLUMNS = ("Epoch", "TotalEnvInteracts", "AverageEpRet", "AverageTestEpRet", "Time")
+# Curves drawn before results/runs/ existed, from runs whose logs were lost with their
+# machine: kept as images, linked under the task's plot. {png: caption}
+ARCHIVED = {
+    "mujoco_halfcheetah_offpolicy_seed0.png": "HalfCheetah-v5, seed 0 of SAC, TD3 and DDPG",
+    "mujoco_hopper_offpolicy_seed0.png": "Hopper-v5, seed 0 of TD3",
+}
+
+
+def _run_dir(algo: str, env: str, seed: int, root: Path = DATA) -> Path:
+    """<root>/<algo>_<task>/<algo>_<task>_s<seed>, e.g. data/bench/sac_hopper/sac_hopper_s0."""
     exp = f"{algo}_{env.split('-')[0].lower()}"
-    return DATA / exp / f"{exp}_s{seed}"
+    return root / exp / f"{exp}_s{seed}"
+
+
+def _keep(summary: dict) -> dict:
+    """Copy a finished run's summary and its curve's columns from data/bench to results/runs
+    (each file written to a temporary name and renamed); off-policy summaries gain "last5",
+    the mean AverageTestEpRet of the last 5 epochs."""
+    from spinrl.checkpoint import atomic_write_text, write_json
+
+    key = (summary["algo"], summary["env"], summary["seed"])
+    with open(_run_dir(*key) / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = [c for c in KEPT_COLUMNS if c in rows[0]]
+    if summary["algo"] in OFF_POLICY:
+        last = rows[-5:]
+        summary = summary | {"last5": statistics.mean(float(r["AverageTestEpRet"]) for r in last)}
+    kept = _run_dir(*key, root=RUNS)
+    kept.mkdir(parents=True, exist_ok=True)
+    table = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
+    atomic_write_text(kept / "progress.csv", "\n".join(table) + "\n")
+    write_json(kept / "final.json", summary)
+    return summary
 
 
 def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
@@ -91,10 +126,13 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
     from spinrl.logger import prepare_run_dir
 
     torch.set_num_threads(1)
+    kept = _run_dir(algo, env, seed, root=RUNS) / "final.json"
+    if kept.exists():
+        return json.loads(kept.read_text())
     run_dir = _run_dir(algo, env, seed)
     summary = run_dir / "final.json"
-    if summary.exists():
-        return json.loads(summary.read_text())
+    if summary.exists():  # finished before it could be kept
+        return _keep(json.loads(summary.read_text()))
     history: list[float] = []
 
     def record(session) -> bool:
@@ -129,7 +167,7 @@ def run_one(algo: str, env: str, seed: int, steps: int) -> dict:
         "hours": (time.time() - start) / 3600,  # of the last invocation, when resumed
     }
     summary.write_text(json.dumps(out))
-    return out
+    return _keep(out)
 
 
 def main() -> None:
@@ -142,27 +180,28 @@ def main() -> None:
     parser.add_argument(
         "--report",
         action="store_true",
-        help="train nothing: write the table and plots from the finished runs on disk",
+        help="train nothing: write the table and plots from the runs kept in results/runs",
     )
     args = parser.parse_args()
     if not args.report:
         jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
         with ProcessPoolExecutor(args.workers) as pool:
             list(pool.map(run_one, *zip(*jobs, strict=True)))
-    # The table and plots cover every finished run on disk, whatever this invocation
-    # trained, so runs made one at a time (and across sessions) add up to one report.
-    args.envs = list(TASKS)
+    # The table and plots cover every run kept in results/runs, whatever this invocation
+    # trained, so runs made one at a time (and across sessions and machines) add up.
     results = [
         json.loads(f.read_text())
         for a in ALGOS
-        for e in args.envs
-        for f in sorted((DATA / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
+        for e in TASKS
+        for f in sorted((RUNS / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
     ]
-    args.algos = [a for a in ALGOS if any(r["algo"] == a for r in results)]
-    args.envs = [e for e in args.envs if any(r["env"] == e for r in results)]
+    report(results)
 
+
+def report(results: list[dict]) -> None:
     from spinrl.plot import plot
 
+    envs = [e for e in TASKS if any(r["env"] == e for r in results)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     lines = [
         "# MuJoCo returns",
@@ -184,40 +223,50 @@ def main() -> None:
         rs = [r for r in results if (r["algo"], r["env"], r["steps"]) == (algo, env, steps)]
         finals = [r["final_return"] for r in rs]
         spread = f"+- {statistics.stdev(finals):.0f}" if len(finals) > 1 else "(one run)"
-        per_seed = ", ".join(f"{f:.0f}" for f in finals)
-        last5 = "-"
-        if algo in OFF_POLICY:
-            last5 = f"{statistics.mean(_last_epochs(r, 5) for r in rs):.0f}"
+        per_seed = ", ".join(f"{f:.0f} (s{r['seed']})" for f, r in zip(finals, rs, strict=True))
+        last5 = f"{statistics.mean(r['last5'] for r in rs):.0f}" if algo in OFF_POLICY else "-"
         lines.append(
             f"| {algo} | {env} | {steps:,} | {len(rs)} | "
             f"{statistics.mean(finals):.0f} {spread} | {per_seed} | {last5} | "
             f"{_published(algo, env, 'CleanRL')} | {_published(algo, env, 'Spinning Up')} |"
         )
-    for env in args.envs:
+    lost = [r for r in results if "recovered_from" in r]
+    if lost:
+        lines += [
+            "",
+            f"{len(lost)} of these {len(results)} runs were trained before their logs were kept "
+            "in results/runs; their numbers come from this table as it was committed "
+            f"({lost[0]['recovered_from']}), and their curves only survive as the images "
+            "drawn then.",
+        ]
+    for env in envs:
         name = env.split("-")[0].lower()
         for kind, value, suffix in (
             ("on", "AverageEpRet", ""),
             ("off", "AverageTestEpRet", "_offpolicy"),
         ):
-            runs = [  # finished runs only: one still training would cut the curves short
-                _run_dir(r["algo"], env, r["seed"])
+            rs = [
+                r
                 for r in results
                 if r["env"] == env and (r["algo"] in OFF_POLICY) == (kind == "off")
             ]
-            if runs:
-                out = f"mujoco_{name}{suffix}.png"
+            curves = [
+                _run_dir(r["algo"], env, r["seed"], root=RUNS)
+                for r in rs
+                if (_run_dir(r["algo"], env, r["seed"], root=RUNS) / "progress.csv").exists()
+            ]
+            out = f"mujoco_{name}{suffix}.png"
+            if curves:
                 refs = _references(results, env, name)
-                plot(runs, values=[value], out=RESULTS / out, smoothing=2, references=refs)
-                lines.append(f"\n![{env} ({kind}-policy)]({out})")
+                plot(curves, values=[value], out=RESULTS / out, smoothing=2, references=refs)
+            if (RESULTS / out).exists():
+                drawn = f"{len(curves)} of {len(rs)} runs" if curves else "logs not kept"
+                lines.append(f"\n![{env} ({kind}-policy), {drawn}]({out})")
+            for png, caption in ARCHIVED.items():
+                if png.startswith(f"mujoco_{name}{suffix}_seed") and (RESULTS / png).exists():
+                    lines.append(f"\n![{caption} (logs not kept)]({png})")
     (RESULTS / "mujoco_returns.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def _last_epochs(result: dict, n: int) -> float:
-    """Mean AverageTestEpRet of a finished off-policy run's last n epochs."""
-    with open(_run_dir(result["algo"], result["env"], result["seed"]) / "progress.csv") as f:
-        rows = list(csv.DictReader(f))
-    return statistics.mean(float(row["AverageTestEpRet"]) for row in rows[-n:])
 
 
 def _published(algo: str, env: str, source: str) -> str:
