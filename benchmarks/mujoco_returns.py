@@ -91,10 +91,11 @@ ARCHIVED = {
 }
 
 
-def _run_dir(algo: str, env: str, seed: int, root: Path = DATA) -> Path:
-    """<root>/<algo>_<task>/<algo>_<task>_s<seed>, e.g. data/bench/sac_hopper/sac_hopper_s0."""
+def _run_dir(algo: str, env: str, seed: int, root: Path | None = None) -> Path:
+    """<root>/<algo>_<task>/<algo>_<task>_s<seed>, e.g. data/bench/sac_hopper/sac_hopper_s0;
+    root defaults to DATA."""
     exp = f"{algo}_{env.split('-')[0].lower()}"
-    return root / exp / f"{exp}_s{seed}"
+    return (DATA if root is None else root) / exp / f"{exp}_s{seed}"
 
 
 def _keep(summary: dict) -> dict:
