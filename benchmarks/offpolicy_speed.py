@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP = 500
@@ -192,7 +193,7 @@ def main() -> None:
     lines = [
         "# Off-policy speed: spinrl vs Stable-Baselines3 (HalfCheetah-v5)",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, torch on 1 thread, "
+        f"Machine: {cpu()}; torch on 1 thread, "
         f"{time.strftime('%Y-%m-%d')}. One gradient step per env step, batch 256, (256, 256); "
         f"env steps per second over {args.steps} steps after {WARMUP} random ones; median of "
         f"{args.repeats} alternating trials per library (all trials in the last column).",

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu
 
 RESULTS = Path(__file__).parent / "results"
 SOLVED, WINDOW, BUDGET = 475.0, 20, 100_000
@@ -204,7 +205,7 @@ def main() -> None:
     lines = [
         "# PPO speed: spinrl vs Stable-Baselines3",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, torch on 1 thread, "
+        f"Machine: {cpu()}; torch on 1 thread, "
         f"{time.strftime('%Y-%m-%d')}. Each trial in a fresh process, run one at a time.",
         "",
         f"## CartPole-v1: wall time until the mean of the last {WINDOW} episodes >= {SOLVED:g}",
