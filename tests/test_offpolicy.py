@@ -79,6 +79,8 @@ def test_q_ensemble_equals_independent_networks():
     obs, act = torch.randn(7, 3), torch.randn(7, 2)
     out = q(obs, act)
     x = torch.cat([obs, act], -1)
+    coef = torch.randn(2, 7)  # a loss weighting every output differently
+    independent = 0.0
     for k in range(2):
         h = x
         for i, (w, b) in enumerate(zip(q.weights, q.biases, strict=True)):
@@ -86,7 +88,12 @@ def test_q_ensemble_equals_independent_networks():
             h = torch.relu(h) if i < 2 else h
         torch.testing.assert_close(out[k], h[:, 0])
         torch.testing.assert_close(q.member(obs, act, k), h[:, 0])  # one member alone
+        independent = independent + (coef[k] * h[:, 0]).sum()
     assert not torch.equal(out[0], out[1])
+    params = [*q.weights, *q.biases]
+    grads = torch.autograd.grad((coef * out).sum(), params)
+    for got, want in zip(grads, torch.autograd.grad(independent, params), strict=True):
+        torch.testing.assert_close(got, want)  # the gradients too, every parameter
 
 
 class DriftEnv(gym.Env):

@@ -492,12 +492,14 @@ class QEnsemble(nn.Module):
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b, x, w)
-            if i < last:
-                x = self.act_fn(x)
-        return x.squeeze(-1)
+        *hidden, (w_out, b_out) = zip(self.weights, self.biases, strict=True)
+        for w, b in hidden:
+            x = self.act_fn(torch.baddbmm(b, x, w))
+        # The output layer has one unit. A batched product with a dimension of size 1 (this
+        # layer's forward, and its input gradient, an outer product) is ~20x slower than
+        # the same work done elementwise on CPU (143 vs 24 us forward at [2, 256, 256]), a
+        # tenth of a whole SAC update; so multiply and sum instead.
+        return (x * w_out.transpose(1, 2)).sum(-1) + b_out[..., 0]
 
     def member(self, obs: torch.Tensor, act: torch.Tensor, k: int = 0) -> torch.Tensor:
         """Q_k(s, a) alone, [B]: what TD3's and DDPG's actor step needs, at 1/n of the cost
