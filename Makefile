@@ -28,7 +28,7 @@ test: $(STAMP)
 # The documentation site, built into site/ with --strict: any warning (a broken link, a
 # reference to a function or test that does not exist) fails the build.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	@echo "docs: site/index.html"
 
 lint: $(STAMP)
