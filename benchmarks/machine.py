@@ -1,6 +1,6 @@
 """One line naming the CPU a benchmark ran on, for its results table.
 
-The same figures differ by 2x between the machines these benchmarks have run on (a Zen 1
+The same figures differ by 2-3x between the machines these benchmarks have run on (a Zen 1
 EPYC with 128-bit FMA units and a Zen 4 EPYC with AVX-512 both report "AMD EPYC" as their
 model name), so the line carries the family, model and widest vector extension too.
 """

@@ -470,8 +470,9 @@ class DeterministicActor(nn.Module):
 
 
 class QEnsemble(nn.Module):
-    """n Q-functions Q_k(s, a) evaluated in one pass: each layer is one batched matmul over
-    the n members (weights [n, in, out]) instead of n separate layers. Returns [n, B].
+    """n Q-functions Q_k(s, a) evaluated in one pass: each hidden layer is one batched matmul
+    over the n members (weights [n, in, out]) instead of n separate layers, and the one-unit
+    output layer a batched multiply-and-sum. Returns [n, B].
 
     Each member is initialised like nn.Linear (uniform in +-1/sqrt(fan_in)), independently.
     """
