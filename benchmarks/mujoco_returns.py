@@ -194,7 +194,7 @@ def main() -> None:
         json.loads(f.read_text())
         for a in ALGOS
         for e in TASKS
-        for f in sorted((RUNS / f"{a}_{e.split('-')[0].lower()}").glob("*/final.json"))
+        for f in sorted(_run_dir(a, e, 0, root=RUNS).parent.glob("*/final.json"))
     ]
     report(results)
 
@@ -251,11 +251,8 @@ def report(results: list[dict]) -> None:
                 for r in results
                 if r["env"] == env and (r["algo"] in OFF_POLICY) == (kind == "off")
             ]
-            curves = [
-                _run_dir(r["algo"], env, r["seed"], root=RUNS)
-                for r in rs
-                if (_run_dir(r["algo"], env, r["seed"], root=RUNS) / "progress.csv").exists()
-            ]
+            kept = [_run_dir(r["algo"], env, r["seed"], root=RUNS) for r in rs]
+            curves = [d for d in kept if (d / "progress.csv").exists()]
             out = f"mujoco_{name}{suffix}.png"
             if curves:
                 refs = _references(results, env, name)
