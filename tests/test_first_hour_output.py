@@ -4,6 +4,7 @@ works from disk, and the Box2D tasks installed with the package."""
 
 import io
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -72,3 +73,18 @@ def test_the_progress_line_fits_80_columns_without_cutting_a_number(
     assert "100352/1000000 steps" in line
     assert "EpRet -1234.5" in line
     assert "…" not in line.split(" ━")[-1]  # only the run's name may be shortened
+
+
+@pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # Box2D's SWIG types
+@pytest.mark.parametrize("env_id", ["LunarLander-v3", "BipedalWalker-v3"])
+def test_box2d_tasks_run_out_of_the_box(env_id):
+    from importlib.metadata import requires
+
+    from spinrl.envs import make_env
+
+    assert any(r.lower().startswith("box2d") for r in requires("spinrl"))  # not box2d-py
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_ = env.step(env.action_space.sample())
+    env.close()
+    assert obs.shape == env.observation_space.shape and np.isfinite(reward)
