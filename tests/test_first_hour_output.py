@@ -88,3 +88,44 @@ def test_box2d_tasks_run_out_of_the_box(env_id):
     obs, reward, *_ = env.step(env.action_space.sample())
     env.close()
     assert obs.shape == env.observation_space.shape and np.isfinite(reward)
+
+
+@pytest.fixture
+def one_run(tmp_path):
+    run = tmp_path / "data" / "exp" / "exp_s0"
+    run.mkdir(parents=True)
+    (run / "progress.csv").write_text(
+        "Epoch,TotalEnvInteracts,AverageEpRet\n0,100,1.0\n1,200,2.0\n"
+    )
+    return run.parent
+
+
+@pytest.mark.parametrize("name", ["curve.jpgg", "curve", "out/curve.PNG.bak"])
+def test_plot_to_an_unknown_image_format_is_one_line_naming_the_formats(
+    one_run, tmp_path, capsys, name
+):
+    from spinrl.cli import main
+
+    out = tmp_path / "plots" / name
+    assert main(["plot", str(one_run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith(f"spinrl: error: --out {out}: ")
+    assert all(f".{ext}," in err for ext in ("jpg", "pdf", "png", "svg"))
+    assert not (tmp_path / "plots").exists()  # nothing written, not even the folder
+
+
+def test_plot_writes_a_jpeg_when_asked_for_one(one_run, tmp_path):
+    from spinrl.cli import main
+
+    out = tmp_path / "curve.JPG"
+    assert main(["plot", str(one_run), "--out", str(out)]) == 0
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff"  # the JPEG signature
+
+
+def test_every_plot_option_has_a_help_text(capsys):
+    from spinrl.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["plot"]
+    undocumented = [a.dest for a in sub._actions if not a.help]
+    assert undocumented == []

@@ -378,17 +378,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     var.add_argument("--out", default="variance", help="directory for the CSV and plots")
     plot = sub.add_parser("plot", help="learning curves of run directories")
-    plot.add_argument("dirs", nargs="+")
-    plot.add_argument("--value", nargs="+", default=["AverageEpRet"])
-    plot.add_argument("--xaxis", default="TotalEnvInteracts")
-    plot.add_argument("--smooth", type=int, default=0)
-    plot.add_argument("--out", default="learning_curve.png")
-    plot.add_argument("--legend", nargs="+", help="names for the curves, in order")
-    plot.add_argument("--select", nargs="+", help="only runs whose path contains all of these")
-    plot.add_argument("--exclude", nargs="+", help="drop runs whose path contains any of these")
+    plot.add_argument(
+        "dirs",
+        nargs="+",
+        metavar="DIR",
+        help="run directories, or folders searched for them (progress.csv or Spinning Up's "
+        "progress.txt); runs are grouped into experiments by the folder above each run",
+    )
+    plot.add_argument(
+        "--value",
+        nargs="+",
+        default=["AverageEpRet"],
+        metavar="KEY",
+        help="logged keys to plot, one panel each (default: AverageEpRet)",
+    )
+    plot.add_argument(
+        "--xaxis",
+        default="TotalEnvInteracts",
+        metavar="KEY",
+        help="logged key for the x axis (default: TotalEnvInteracts; Epoch, Time)",
+    )
+    plot.add_argument(
+        "--smooth",
+        type=int,
+        default=0,
+        metavar="K",
+        help="moving average over 2K+1 epochs before averaging runs (default: 0, none)",
+    )
+    plot.add_argument(
+        "--out",
+        default="learning_curve.png",
+        metavar="FILE",
+        help="image to write; its extension picks the format: .png, .svg, .pdf, .jpg, ... "
+        "(default: learning_curve.png)",
+    )
+    plot.add_argument("--legend", nargs="+", metavar="NAME", help="names for the curves, in order")
+    plot.add_argument(
+        "--select", nargs="+", metavar="TEXT", help="only runs whose path contains all of these"
+    )
+    plot.add_argument(
+        "--exclude", nargs="+", metavar="TEXT", help="drop runs whose path contains any of these"
+    )
     plot.add_argument("--count", action="store_true", help="one curve per run, not per experiment")
-    plot.add_argument("--estimator", choices=("mean", "median", "iqm"), default="mean")
-    plot.add_argument("--ci", choices=("std", "bootstrap95"), default="std")
+    plot.add_argument(
+        "--estimator",
+        choices=("mean", "median", "iqm"),
+        default="mean",
+        help="the curve over an experiment's runs: mean, median, or iqm (interquartile mean, "
+        "robust to outlier runs) (default: mean)",
+    )
+    plot.add_argument(
+        "--ci",
+        choices=("std", "bootstrap95"),
+        default="std",
+        help="the shaded band: std (+-1 standard deviation over runs) or bootstrap95 (95%% "
+        "bootstrap confidence interval of the estimator) (default: std)",
+    )
     return parser
 
 

@@ -155,6 +155,33 @@ def experiment_curves(
     return curves
 
 
+def image_formats() -> list[str]:
+    """The file extensions matplotlib can write a figure to here (png, pdf, svg, jpg, ...);
+    pgf only where its TeX program is installed."""
+    import shutil
+
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = set(FigureCanvasBase.get_supported_filetypes())
+    if shutil.which(matplotlib.rcParams["pgf.texsystem"]) is None:
+        formats.discard("pgf")
+    return sorted(formats)
+
+
+def check_image_path(out: str | os.PathLike) -> Path:
+    """``out`` if its extension names a format matplotlib writes, else a ConfigError that
+    names the extension and the supported ones (checked before anything is read or drawn)."""
+    out = Path(out)
+    ext = out.suffix.lower().removeprefix(".")
+    formats = image_formats()
+    if ext not in formats:
+        problem = f"cannot write {out.suffix!r} images" if ext else "has no extension"
+        supported = ", ".join(f".{f}" for f in formats)
+        raise ConfigError(f"--out {out}: {problem}; use one of {supported}")
+    return out
+
+
 def plot(
     paths: list[str | os.PathLike],
     values: list[str] | tuple[str, ...] = ("AverageEpRet",),
@@ -169,7 +196,8 @@ def plot(
     ci: str = "std",
     references: dict[str, list[tuple[str, float, float]]] | None = None,
 ) -> Path:
-    """Draw one panel per value and write the figure to ``out`` (PNG, SVG or PDF).
+    """Draw one panel per value and write the figure to ``out``, in the format its extension
+    names (png, svg, pdf, jpg, ...: image_formats()).
 
     ``references`` maps a curve's name to published points ``(label, x, y)`` to compare
     it with (e.g. another library's return at 300k steps); each is drawn as a marker in
@@ -179,6 +207,7 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    out = check_image_path(out)
     runs = find_runs(list(paths), select, exclude)
     fig, axes = plt.subplots(1, len(values), figsize=(6 * len(values), 4.2), squeeze=False)
     for ax, value in zip(axes[0], values, strict=True):
@@ -211,7 +240,6 @@ def plot(
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
