@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import spinrl
+from spinrl.config import build_config
 from spinrl.algos import pg, vpg
 from spinrl.checkpoint import load_checkpoint
 from spinrl.errors import ConfigError, DivergenceError, EnvError
@@ -183,8 +184,8 @@ def test_run_directory_holds_config_progress_events_and_a_loadable_checkpoint(tm
     assert torch.equal(actor.deterministic(obs), result.actor.deterministic(obs))
 
 
-def test_vpg_config_defaults_are_spinning_ups():
-    cfg = vpg.Config()
+def test_vpg_preset_spinningup_is_spinning_ups_vpg_and_the_default_differs_only_in_pi_lr():
+    cfg = build_config(vpg.Config, vpg.PRESETS["spinningup"])
     assert (cfg.steps_per_epoch, cfg.gamma, cfg.lam, cfg.pi_lr, cfg.vf_lr) == (
         4000,
         0.99,
@@ -193,6 +194,44 @@ def test_vpg_config_defaults_are_spinning_ups():
         1e-3,
     )
     assert (cfg.train_v_iters, cfg.hid, cfg.act) == (80, (64, 64), "tanh")
+    default = dataclasses.asdict(vpg.Config())
+    differs = {k for k, v in dataclasses.asdict(cfg).items() if default[k] != v}
+    assert differs == {"pi_lr"}
     assert {f.name for f in dataclasses.fields(vpg.Config)} < {
         f.name for f in dataclasses.fields(pg.Config)
     }
+
+
+class ThreeStepEnv(gym.Env):
+    """Observation t (one-hot), reward 1 every step, terminates after 3 steps."""
+
+    observation_space = gym.spaces.Box(0, 1, (3,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.eye(3, dtype=np.float32)[0], {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t == 3
+        return np.eye(3, dtype=np.float32)[self.t % 3], 1.0, done, False, {}
+
+
+def test_vpg_fits_v_to_the_rewards_to_go_as_spinning_up_does():
+    # With gamma 1 the rewards-to-go from steps 0, 1, 2 are 3, 2, 1 whatever the policy does.
+    # Fitting the lambda-returns instead (lam 0.97, V near 0 at the start) would aim step 0
+    # at about 2.91.
+    result = spinrl.vpg(
+        ThreeStepEnv,
+        gamma=1.0,
+        vf_lr=1e-2,
+        train_v_iters=1500,
+        steps_per_epoch=300,
+        epochs=1,
+        hid=(16,),
+        verbose=False,
+    )
+    v = result.critic(torch.eye(3)).detach().numpy()
+    np.testing.assert_allclose(v, [3.0, 2.0, 1.0], atol=0.02)

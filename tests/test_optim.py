@@ -104,3 +104,23 @@ def test_a_torch_adam_state_loads_and_continues_as_torch_adam_would():
         torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="does not fit"):
         FlatAdam([{"params": a2.parameters(), "lr": 1.0}]).load_state_dict(ref.state_dict())
+
+
+def test_stepping_one_group_leaves_the_other_exactly_as_it_was():
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)
+    opt = FlatAdam([{"params": a.parameters(), "lr": 0.1}, {"params": b.parameters(), "lr": 0.1}])
+    for _ in range(2):  # moments of both groups are non-zero before the partial step
+        opt.zero_grad()
+        b(a(torch.randn(4, 3))).sum().backward()
+        opt.step()
+    a_before = [p.detach().clone() for p in a.parameters()]
+    state_before = opt.state_dict()
+    opt.zero_grad()
+    b(a(torch.randn(4, 3))).sum().backward()
+    opt.step(groups=(1,))
+    assert all(torch.equal(x, y) for x, y in zip(a_before, a.parameters(), strict=True))
+    state = opt.state_dict()
+    s0 = opt.param_groups[0]["slice"]
+    assert torch.equal(state["exp_avg"][s0], state_before["exp_avg"][s0])
+    assert state["step"][0] == state_before["step"][0] and state["step"][1] == 3

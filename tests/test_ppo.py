@@ -14,7 +14,8 @@ from spinrl import returns
 from spinrl.algos import ppo
 from spinrl.buffers import RolloutBuffer
 from spinrl.envs import ObsNormalizer, make_vec_env
-from spinrl.policies import CategoricalActor
+from spinrl.optim import FlatAdam
+from spinrl.policies import CategoricalActor, VCritic
 from spinrl.rollout import Rollout
 
 
@@ -150,3 +151,66 @@ def test_advantages_are_normalised_within_each_minibatch(n, size):
         chunk = adv[start : start + size]
         expected = chunk if len(chunk) < 2 else (chunk - chunk.mean()) / (chunk.std() + 1e-8)
         torch.testing.assert_close(out[start : start + size], expected)
+
+
+def test_kl_estimators_against_their_formulas():
+    logp_old = torch.log(torch.tensor([0.5, 0.2, 0.7, 0.1]))
+    logp = torch.log(torch.tensor([0.4, 0.3, 0.6, 0.1]))
+    r = (logp - logp_old).exp()
+    k3, _ = ppo.ratio_stats(logp, logp_old, 0.2, "k3")
+    k1, _ = ppo.ratio_stats(logp, logp_old, 0.2, "k1")
+    torch.testing.assert_close(k3, ((r - 1) - r.log()).mean())
+    torch.testing.assert_close(k1, (logp_old - logp).mean())
+    assert ppo.PRESETS["spinningup"]["kl_estimator"] == "k1"
+
+
+def test_after_a_kl_stop_only_the_value_function_keeps_training():
+    # Spinning Up stops the policy's steps on the KL but always runs its value steps. With a
+    # target_kl so small that the first check stops the policy, the actor must not move at
+    # all (Adam's moments would move it even on a zero gradient) while the critic learns.
+    torch.manual_seed(0)
+    actor = CategoricalActor(3, 2, (8,), "tanh")
+    critic = VCritic(3, (8,), "tanh")
+    opt = FlatAdam(
+        [{"params": actor.parameters(), "lr": 0.1}, {"params": critic.parameters(), "lr": 0.1}]
+    )
+    obs, actions = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    with torch.no_grad():
+        logp_old = actor.log_prob(obs, actions) + 0.5  # the policy already moved: KL > 0
+    data = {
+        "obs": obs,
+        "actions": actions,
+        "logp": logp_old,
+        "adv": torch.randn(64),
+        "v_targets": torch.full((64,), 5.0),
+        "v_old": torch.zeros(64),
+    }
+    cfg = ppo.Config(update_epochs=5, minibatch_size=16, target_kl=1e-6, kl_estimator="k1")
+    before = [p.detach().clone() for p in actor.parameters()]
+    loss_v_before = (critic(obs) - 5.0).pow(2).mean().item()
+    losses_pi, losses_v, policy_steps = ppo.update(
+        actor, critic, opt, data, cfg, np.random.default_rng(0)
+    )
+    assert policy_steps == 0 and torch.isnan(losses_pi).all()
+    assert len(losses_v) == 5 * 4  # every minibatch step of every pass trained V
+    assert all(torch.equal(a, b) for a, b in zip(before, actor.parameters(), strict=True))
+    assert (critic(obs) - 5.0).pow(2).mean().item() < 0.5 * loss_v_before
+
+
+@pytest.mark.slow
+def test_default_ppo_solves_cartpole_and_stays_solved():
+    # The defaults are judged by where runs end: at 100k steps (make run's budget) the
+    # episodes that end in the last 10 epochs average 475 or more, for at least 4 of 5 seeds
+    # (benchmarks/stability.py measures 10 and more).
+    solved = 0
+    for seed in range(5):
+        rows = []
+        spinrl.ppo(
+            env="CartPole-v1",
+            seed=seed,
+            total_steps=100_000,
+            verbose=False,
+            callback=lambda run, rows=rows: rows.append(run.last_row["AverageEpRet"]) and False,
+        )
+        solved += np.nanmean(rows[-10:]) >= 475
+    assert solved >= 4

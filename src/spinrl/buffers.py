@@ -62,6 +62,20 @@ class RolloutBuffer:
         return out
 
 
+def shuffled(data: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """The batch in one random order (one permutation for every column)."""
+    order = torch.from_numpy(rng.permutation(len(next(iter(data.values())))))
+    return {key: value[order] for key, value in data.items()}
+
+
+def minibatches(data: dict[str, torch.Tensor], size: int):
+    """Consecutive slices of ``size`` rows of every column (views, no copies); the last may
+    be shorter."""
+    n = len(next(iter(data.values())))
+    for start in range(0, n, size):
+        yield {key: value[start : start + size] for key, value in data.items()}
+
+
 class ReplayBuffer:
     """A first-in-first-out store of transitions (s, a, r, s', terminated) for off-policy
     learning, filled N transitions at a time from N vector environments.

@@ -77,9 +77,13 @@ class FlatAdam:
         return norm
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, groups: tuple[int, ...] | None = None) -> None:
+        """One Adam step of every group, or only of the groups whose indices are given (the
+        others keep their parameters, moments and step count)."""
         beta1, beta2 = self.betas
-        for g in self.param_groups:
+        for i, g in enumerate(self.param_groups):
+            if groups is not None and i not in groups:
+                continue
             s = g["slice"]
             g["step"] += 1
             torch._fused_adam_(

@@ -16,7 +16,8 @@ whose gradient is the sample estimate of grad J (eq. 3.7). ``phi`` picks Phi_t:
 
 All are unbiased for the same gradient when V is exact; they differ in variance, which is
 what ``spinrl variance`` measures. The weights that need V fit a value network on the
-lambda-returns with ``train_v_iters`` Adam steps per epoch.
+rewards-to-go (bootstrapped with V where a time limit or the batch cuts an episode) with
+``train_v_iters`` Adam steps per epoch, as Spinning Up's VPG does.
 """
 
 from __future__ import annotations
@@ -120,10 +121,8 @@ def train(
             cfg.phi, gamma=cfg.gamma, lam=cfg.lam, values=buf.values, **buf.returns_args()
         )
         extra = {"phi": phi}
-        if critic is not None:
-            extra["v_targets"] = returns.gae(
-                values=buf.values, gamma=cfg.gamma, lam=cfg.lam, **buf.returns_args()
-            )[1]
+        if critic is not None:  # V regresses on the rewards-to-go, as in Spinning Up
+            extra["v_targets"] = returns.reward_to_go(gamma=cfg.gamma, **buf.returns_args())
         data = buf.flat(**extra)
         if cfg.normalize_advantages:
             data["phi"] = (data["phi"] - data["phi"].mean()) / (data["phi"].std() + 1e-8)
