@@ -4,7 +4,8 @@ For one algorithm and environment, trains ``--seeds`` seeds (two at a time, each
 process) and reports per seed: the mean AverageEpRet over the last 10 epochs, the lowest of
 those 10, and the env steps at which the return first reached the threshold *and held it*
 for 10 consecutive epochs. An epoch in which no episode ended (AverageEpRet is NaN) is left
-out of both: it neither counts towards the mean nor breaks a streak. Extra Config fields are given as ``--set field=value``.
+out of both: it neither counts towards the mean nor breaks a streak. Extra Config fields
+are given as ``--set field=value``.
 
     .venv/bin/python benchmarks/stability.py --algo ppo --env CartPole-v1 --seeds 10 \
         --total-steps 100000 --threshold 475 [--set clip_ratio=0.2 ...] [--out NAME]

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import spinrl
-from spinrl.config import build_config
 from spinrl.algos import pg, vpg
 from spinrl.checkpoint import load_checkpoint
+from spinrl.config import build_config
 from spinrl.errors import ConfigError, DivergenceError, EnvError
 from spinrl.policies import make_actor
 
