@@ -3,6 +3,7 @@
 works from disk, and the Box2D tasks installed with the package."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -129,3 +130,40 @@ def test_every_plot_option_has_a_help_text(capsys):
     sub = build_parser()._subparsers._group_actions[0].choices["plot"]
     undocumented = [a.dest for a in sub._actions if not a.help]
     assert undocumented == []
+
+
+def test_variance_explains_each_estimator_with_its_part_3_equation_and_what_k_is(tmp_path, capsys):
+    from spinrl.cli import main
+
+    argv = ["variance", "--env", "three_state", "--gamma", "0.9", "--batch-sizes", "1", "2"]
+    argv += ["--batches", "5", "--lams", "0.5", "1", "--max-len", "20", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    legend = {line.split()[0]: line for line in out.splitlines() if re.match(r"^\s*\w", line)}
+    expected = {
+        "total": ("total return", "eq. 3.3"),
+        "rtg": ("reward-to-go", "eq. 3.5"),
+        "rtg_minus_exact_v": ("reward-to-go minus the exact V^pi baseline", "eq. 3.6"),
+        "rtg_minus_learned_v": ("reward-to-go minus a learned V", "eq. 3.6"),
+        "exact_q": ("exact Q^pi", "eq. 3.7"),
+        "exact_a": ("exact A^pi", "eq. 3.7, 3.9"),
+        "gae_0.5": ("GAE with lambda = 0.5 and the exact V^pi", "eq. 3.11"),
+        "gae_1": ("GAE with lambda = 1 and the exact V^pi", "eq. 3.11"),
+    }
+    for name, (words, equation) in expected.items():
+        assert words in legend[name] and equation in legend[name], legend[name]
+    assert re.search(r"K = 5\b.*independent batches", out.replace("\n", " "))
+
+
+def test_the_equations_the_variance_legend_cites_are_the_ones_part_3_derives():
+    from pathlib import Path
+
+    from spinrl.variance import ESTIMATORS, SAMPLED_ESTIMATORS, estimator_legend
+
+    part3 = (Path(__file__).parent.parent / "docs" / "theory" / "part3.md").read_text()
+    for tabular, names in ((True, ESTIMATORS), (False, SAMPLED_ESTIMATORS)):
+        for name, equations, _ in estimator_legend([*names, "gae_0.9"], tabular):
+            for number in re.findall(r"3\.\d+", equations):
+                assert f"\\tag{{{number}}}" in part3 or f"(eq. {number})" in part3, name
+    (gae,) = estimator_legend(["gae_0.9"], tabular=False)
+    assert gae[2] == "GAE with lambda = 0.9 and the learned V"

@@ -315,6 +315,25 @@ def cmd_variance(args) -> int:
         )
     console = Console(width=None if sys.stdout.isatty() else 100)
     console.print(table)
+    legend = Table(
+        title="each estimator: the weight Phi_t of grad log pi(a_t|s_t) in Part 3's eq. 3.7",
+        title_justify="left",
+        box=None,
+        show_header=False,
+        padding=(0, 2, 0, 0),
+    )
+    legend.add_column(no_wrap=True)
+    legend.add_column(no_wrap=True)
+    legend.add_column()
+    names = dict.fromkeys(r.estimator for r in rows)
+    for row in variance.estimator_legend(names, tabular):
+        legend.add_row(*row)
+    console.print(legend)
+    console.print(
+        f"K = {opts['batches']}: the number of independent batches drawn for each batch size "
+        "B; each batch of B episodes gives one gradient estimate, and every column is a "
+        "statistic over those K estimates."
+    )
     if tabular:
         console.print(
             "bias: ||mean estimate - exact gradient||; floor: 2 sqrt(variance / K), which an "
@@ -368,7 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     var.add_argument(
         "--batch-sizes", type=int, nargs="+", help="episodes per batch (1 4 16 64; 1 4 16)"
     )
-    var.add_argument("--batches", type=int, help="K batches per batch size (200; 100)")
+    var.add_argument(
+        "--batches",
+        type=int,
+        metavar="K",
+        help="K, the number of independent batches per batch size; bias, variance and cosine "
+        "are statistics over their K estimates (200 tabular; 100 otherwise)",
+    )
     var.add_argument("--lams", type=float, nargs="+", help="GAE lambdas to sweep")
     var.add_argument("--max-len", type=int, help="time limit of sampled episodes (100; 500)")
     var.add_argument(

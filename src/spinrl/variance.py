@@ -50,6 +50,37 @@ SAMPLED_DEFAULTS = dict(
 )
 ESTIMATORS = ("total", "rtg", "rtg_minus_exact_v", "rtg_minus_learned_v", "exact_q", "exact_a")
 
+# Each estimator in words: the weight Phi_t it puts on grad log pi(a_t | s_t) in eq. 3.7, and
+# the equation of docs/theory/part3.md it comes from.
+_WORDS = {
+    "total": ("total return R(tau) of the episode", "eq. 3.3"),
+    "rtg": ("reward-to-go from step t", "eq. 3.5"),
+    "rtg_minus_exact_v": ("reward-to-go minus the exact V^pi baseline", "eq. 3.6"),
+    "rtg_minus_learned_v": ("reward-to-go minus {learned}", "eq. 3.6"),
+    "exact_q": ("exact Q^pi(s_t, a_t), from the transition table", "eq. 3.7"),
+    "exact_a": ("exact A^pi(s_t, a_t) = Q^pi - V^pi", "eq. 3.7, 3.9"),
+    "gae": ("GAE with lambda = {lam} and {v}", "eq. 3.11"),
+}
+LEARNED_V_EPISODES = 1000  # the episodes behind the learned V of measure(), apart from the rest
+_LEARNED_V = {
+    True: f"a learned V (mean returns of {LEARNED_V_EPISODES} episodes)",
+    False: "a learned V (an MLP fit to episodes of its own)",
+}
+
+
+def estimator_legend(names, tabular: bool = True) -> list[tuple[str, str, str]]:
+    """(name, its equation in Part 3, the estimator in words) for each name, in order.
+    ``tabular``: the values come from the transition table (GAE uses the exact V^pi);
+    otherwise GAE uses the learned V of measure_sampled."""
+    v = "the exact V^pi" if tabular else "the learned V"
+    rows = []
+    for name in names:
+        kind = "gae" if name.startswith("gae") else name
+        words, equation = _WORDS[kind]
+        words = words.format(learned=_LEARNED_V[tabular], lam=name[4:], v=v)
+        rows.append((name, equation, words))
+    return rows
+
 
 @dataclass
 class Row:
@@ -137,7 +168,7 @@ def measure(
     exact = tb.exact_policy_gradient(mdp, theta).reshape(-1)
     V = tb.policy_evaluation(mdp, pi)
     rng = np.random.default_rng(seed + 1)
-    V_learned = learned_values(mdp, pi, rng, 1000, max_len)
+    V_learned = learned_values(mdp, pi, rng, LEARNED_V_EPISODES, max_len)
     names = [*ESTIMATORS, *(f"gae_{lam:g}" for lam in lams)]
     rows, raw = [], {}
     for B in batch_sizes:
