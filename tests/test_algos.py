@@ -179,7 +179,7 @@ def test_run_directory_holds_config_progress_events_and_a_loadable_checkpoint(tm
     assert len(lines) == 3 and lines[0].startswith("Epoch,AverageEpRet")
     state = load_checkpoint(out / "model.pt", kind="vpg")
     actor = make_actor(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2), (16,), "tanh")
-    actor.load_state_dict(state["actor"])
+    actor.load_state_dict(state["policy"]["actor"])
     obs = torch.randn(5, 4)
     assert torch.equal(actor.deterministic(obs), result.actor.deterministic(obs))
 

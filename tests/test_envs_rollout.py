@@ -111,7 +111,9 @@ def test_rollout_bootstraps_truncation_from_the_real_final_observation():
     actor = CategoricalActor(1, 2, hid=(4,))
     critic = ObsAsValue()
     buf = RolloutBuffer(T=7, N=2, obs_dim=1, act_shape=(), discrete=True)
-    Rollout(envs, seed=0, normalizer=ObsNormalizer((1,), False)).collect(actor, critic, buf)
+    Rollout(
+        envs, [0] * envs.num_envs, np.random.default_rng(0), ObsNormalizer((1,), False)
+    ).collect(actor, critic, buf)
     # Episodes last 3 steps: steps 2 and 5 are truncated with real final observation [3].
     assert buf.truncated[:, 0].tolist() == [False, False, True, False, False, True, False]
     assert not buf.terminated.any()
@@ -130,6 +132,6 @@ def test_rollout_rejects_non_finite_rewards():
     envs = make_vec_env(NanEnv, num_envs=1)
     buf = RolloutBuffer(T=5, N=1, obs_dim=1, act_shape=(), discrete=True)
     with pytest.raises(EnvError, match="non-finite reward at step 1"):
-        Rollout(envs, 0, ObsNormalizer((1,), False)).collect(
-            CategoricalActor(1, 2, (4,)), VCritic(1, (4,)), buf
-        )
+        Rollout(
+            envs, [0] * envs.num_envs, np.random.default_rng(0), ObsNormalizer((1,), False)
+        ).collect(CategoricalActor(1, 2, (4,)), VCritic(1, (4,)), buf)

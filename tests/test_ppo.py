@@ -80,7 +80,9 @@ def test_value_targets_under_a_time_limit_are_the_infinite_horizon_value():
     v_true = 1 / (1 - gamma)
     envs = make_vec_env(lambda: gym.wrappers.TimeLimit(ConstantEnv(), 5), num_envs=3)
     buf = RolloutBuffer(T=12, N=3, obs_dim=1, act_shape=(), discrete=True)
-    rollout = Rollout(envs, seed=0, normalizer=ObsNormalizer((1,), False))
+    rollout = Rollout(
+        envs, [0] * envs.num_envs, np.random.default_rng(0), ObsNormalizer((1,), False)
+    )
     rollout.collect(CategoricalActor(1, 2, (4,)), FixedValue(v_true), buf)
     assert buf.truncated.sum() == 6
     _, targets = returns.gae(values=buf.values, gamma=gamma, lam=lam, **buf.returns_args())

@@ -22,6 +22,14 @@ import torch
 
 from spinrl.errors import CheckpointError
 
+# The files of a run directory, named once.
+CONFIG = "config.json"  # {"algo": ..., "config": {every Config field}}
+PROGRESS = "progress.csv"  # one row per epoch
+CHECKPOINT = "model.pt"  # the newest checkpoint; the one before it is model.pt.prev
+STATUS = "status.json"  # {"status": "completed" | "FAILED" | "interrupted", ...}
+ERROR = "error.txt"  # the traceback of a failed run
+LOCK = ".lock"  # the PID of the process training in the directory
+
 
 def atomic_write_bytes(
     path: str | os.PathLike, data: bytes, keep_previous: str | os.PathLike | None = None
@@ -121,14 +129,12 @@ def check_resume_config(run_dir: str | os.PathLike, current: dict, may_change) -
     except those in ``may_change`` (budget and saving, which a resumed run may extend)."""
     from spinrl.errors import ConfigError
 
-    saved = read_json(Path(run_dir) / "config.json").get("config")
+    saved = read_json(Path(run_dir) / CONFIG).get("config")
     if not isinstance(saved, dict):
-        raise CheckpointError(f"{Path(run_dir) / 'config.json'} has no 'config' object")
+        raise CheckpointError(f"{Path(run_dir) / CONFIG} has no 'config' object")
     missing = sorted(set(current) - set(saved))
     if missing:
-        raise CheckpointError(
-            f"{Path(run_dir) / 'config.json'} misses fields: {', '.join(missing)}"
-        )
+        raise CheckpointError(f"{Path(run_dir) / CONFIG} misses fields: {', '.join(missing)}")
     norm = json.loads(json.dumps(current))
     changed = sorted(k for k in norm if k not in may_change and norm[k] != saved.get(k))
     if changed:
@@ -160,8 +166,6 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
 
 
 # --- One writer per run directory, and stopping cleanly on a signal ------------------------
-
-LOCK = ".lock"
 
 
 def _alive(pid: int) -> bool:

@@ -28,27 +28,84 @@ def _unknown_env_message(env_id: str) -> str:
     return f"unknown environment id {env_id!r}{hint}"
 
 
-def make_env(env_id: str, max_episode_steps: int | None = None, **kwargs) -> gym.Env:
-    """gym.make with a clear EnvError for unknown ids; Discrete observations become one-hot."""
+def make_env(env: str | EnvFn, max_episode_steps: int | None = None, **kwargs) -> gym.Env:
+    """An environment by id (gym.make) or from a zero-argument factory, with the same wrappers
+    either way: the time limit ``max_episode_steps`` if given, and Discrete observations as
+    one-hot vectors. An id of the form "package.module:factory" imports the factory."""
+    if callable(env):
+        made = env()
+        if max_episode_steps is not None:
+            made = gym.wrappers.TimeLimit(made, max_episode_steps)
+    else:
+        made = _make_by_id(env, max_episode_steps, **kwargs)
+    if isinstance(made.observation_space, gym.spaces.Discrete):
+        made = one_hot_observations(made)
+    return made
+
+
+def _make_by_id(env_id: str, max_episode_steps: int | None, **kwargs) -> gym.Env:
     if env_id not in gym.registry:
+        factory = import_factory(env_id)
+        if factory is not None:
+            return make_env(factory, max_episode_steps)
         raise EnvError(_unknown_env_message(env_id))
     try:
-        env = gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+        return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         raise EnvError(f"environment {env_id!r} needs a package that is not installed: {e}") from e
     except gym.error.Error as e:
         raise EnvError(f"cannot make environment {env_id!r}: {e}") from e
-    if isinstance(env.observation_space, gym.spaces.Discrete):
-        env = one_hot_observations(env)
-    return env
+
+
+def import_factory(name: str) -> EnvFn | None:
+    """The callable that "package.module:qualified.name" names, or None if ``name`` is not
+    of that form; EnvError if it is but cannot be imported."""
+    module_name, sep, attr = name.partition(":")
+    if not sep or not module_name or not attr:
+        return None
+    import importlib
+
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise EnvError(f"cannot import the environment factory {name!r}: {e}") from None
+    if not callable(obj):
+        raise EnvError(f"{name!r} is not callable, so it cannot make an environment")
+    return obj
+
+
+def env_name(env: str | EnvFn) -> str:
+    """What a run records as its env: the id given; for a factory, "module:qualname" when it
+    can be imported again (a module-level class or function), else the registered id of the
+    env it makes, else a description that says it cannot be made again by name."""
+    if isinstance(env, str):
+        return env
+    module, qualname = getattr(env, "__module__", None), getattr(env, "__qualname__", "")
+    if module and module != "__main__" and "<" not in qualname:
+        return f"{module}:{qualname}"
+    made = env()
+    try:
+        spec_id = made.spec.id if made.spec is not None else None
+    finally:
+        made.close()
+    if spec_id is not None and spec_id in gym.registry:
+        return spec_id
+    return f"<factory {qualname or type(env).__name__}, not importable>"
 
 
 def one_hot_observations(env: gym.Env) -> gym.Env:
     """Present a Discrete observation as a one-hot float vector, so an MLP can read it."""
     n = int(env.observation_space.n)
-    eye = np.eye(n, dtype=np.float32)
     space = gym.spaces.Box(0.0, 1.0, (n,), np.float32)
-    return gym.wrappers.TransformObservation(env, lambda s: eye[int(s)], space)
+
+    def one_hot(s) -> np.ndarray:
+        out = np.zeros(n, np.float32)  # a new array each time: callers may write into it
+        out[int(s)] = 1.0
+        return out
+
+    return gym.wrappers.TransformObservation(env, one_hot, space)
 
 
 def check_action_space(space: gym.Space, allowed: tuple[type, ...], algo: str) -> None:
@@ -76,13 +133,11 @@ def make_vec_env(
     if num_envs < 1:
         raise EnvError(f"num_envs must be >= 1, got {num_envs}")
     if isinstance(env, str):
-        env_id = env
-        make_env(env_id, max_episode_steps).close()  # fail here, in the parent, on a bad id
+        make_env(env, max_episode_steps).close()  # fail here, in the parent, on a bad id
 
-        def env_fn():
-            return make_env(env_id, max_episode_steps)
-    else:
-        env_fn = env
+    def env_fn():
+        return make_env(env, max_episode_steps)
+
     fns = [env_fn] * num_envs
     if vectorization == "sync":
         return LeanSyncVectorEnv(fns)
@@ -368,3 +423,18 @@ def set_vec_env_state(envs: gym.vector.VectorEnv, states: list[dict]) -> None:
         )
     for env, state in zip(envs.envs, states, strict=True):
         _set_env_state(env, state)
+
+
+def envs_state(envs: gym.vector.VectorEnv) -> list[dict] | None:
+    """What a checkpoint holds of the envs: every sub-env's state for sync vector envs; None
+    for async ones, whose state lives in worker processes spinrl does not checkpoint."""
+    return vec_env_state(envs) if hasattr(envs, "envs") else None
+
+
+def restore_envs(envs: gym.vector.VectorEnv, state: list[dict] | None) -> bool:
+    """Restore what ``envs_state`` saved. Returns False where it saved nothing: the envs keep
+    the fresh episodes they have, and the resumed run is not exact."""
+    if state is None or not hasattr(envs, "envs"):
+        return False
+    set_vec_env_state(envs, state)
+    return True

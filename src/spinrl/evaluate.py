@@ -6,8 +6,10 @@
 
 A stochastic policy samples a ~ pi(.|s); ``deterministic=True`` takes the most likely action
 instead (argmax for categorical, the mean for Gaussian policies). The run's config.json says
-which algorithm, environment and network built it; the checkpoint (model.pt) holds the
-weights and the observation-normaliser statistics, loaded with weights_only=True.
+which algorithm and environment (an id, or a factory's import path) built it; the
+checkpoint (model.pt) holds the actor's spec (kind, input width, action space, layers), its
+weights and the observation-normaliser statistics, loaded with weights_only=True, so the
+policy loads without making the environment.
 """
 
 from __future__ import annotations
@@ -20,85 +22,47 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from spinrl.checkpoint import load_checkpoint, read_json
+from spinrl.checkpoint import CHECKPOINT, CONFIG, load_checkpoint, read_json
 from spinrl.config import build_config
-from spinrl.envs import ObsNormalizer, make_env
-from spinrl.errors import CheckpointError, EnvError
-from spinrl.policies import (
-    DeterministicActor,
-    SquashedGaussianActor,
-    action_clipper,
-    flat_obs_dim,
-    make_actor,
-)
+from spinrl.envs import EnvFn, make_env
+from spinrl.errors import CheckpointError, ConfigError, EnvError
+from spinrl.run import Policy
 
-OFF_POLICY_ACTORS = {
-    "sac": SquashedGaussianActor,
-    "td3": DeterministicActor,
-    "ddpg": DeterministicActor,
-}
-
-
-class Policy:
-    """A trained actor as a function obs -> action (numpy), for one observation or a batch."""
-
-    def __init__(self, actor, normalizer: ObsNormalizer, action_space, deterministic: bool):
-        self.actor, self.normalizer = actor, normalizer
-        self.deterministic = deterministic
-        self.clip = action_clipper(action_space)
-        self.obs_shape = normalizer.rms.mean.shape
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float32)
-        single = obs.shape == self.obs_shape
-        x = torch.from_numpy(self.normalizer(obs[None] if single else obs))
-        with torch.inference_mode():
-            # DDPG's and TD3's actors are deterministic: they have no sample() to draw from.
-            if self.deterministic or not hasattr(self.actor, "sample"):
-                act = self.actor.deterministic(x)
-            else:
-                act = self.actor.sample(x)[0]
-        act = self.clip(act.numpy())
-        return act[0] if single else act
+__all__ = ["Policy", "load_policy", "watch"]
 
 
 def _run_config(run_dir: Path):
     from spinrl.algos import ALGOS
 
-    saved = read_json(run_dir / "config.json")
+    saved = read_json(run_dir / CONFIG)
     algo = saved.get("algo")
     if algo not in ALGOS or not isinstance(saved.get("config"), dict):
-        raise CheckpointError(f"{run_dir / 'config.json'} does not describe a spinrl run")
+        raise CheckpointError(f"{run_dir / CONFIG} does not describe a spinrl run")
     return algo, build_config(ALGOS[algo].Config, saved["config"])
 
 
 def load_policy(
     run_dir: str | os.PathLike, checkpoint: str | None = None, deterministic: bool = False
 ) -> Policy:
-    """The policy saved in ``run_dir`` (its model.pt, or the ``checkpoint`` file named)."""
+    """The policy saved in ``run_dir`` (its model.pt, or the ``checkpoint`` file named).
+
+    The network's shapes come from the checkpoint itself, so no environment is made: a run
+    trained on a custom env factory loads as any other."""
     run_dir = Path(run_dir)
-    algo, cfg = _run_config(run_dir)
-    env = make_env(cfg.env)
+    algo, _ = _run_config(run_dir)
+    path = Path(checkpoint) if checkpoint else run_dir / CHECKPOINT
+    state = load_checkpoint(path, kind=algo)
     try:
-        obs_space, act_space = env.observation_space, env.action_space
-    finally:
-        env.close()
-    state = load_checkpoint(Path(checkpoint) if checkpoint else run_dir / "model.pt", kind=algo)
-    obs_dim = flat_obs_dim(obs_space)
-    normalizer = ObsNormalizer((obs_dim,), enabled=False)
-    try:
-        if algo in OFF_POLICY_ACTORS:  # the agent's actor; these runs use no normaliser
-            actor = OFF_POLICY_ACTORS[algo](obs_dim, act_space, cfg.hid, cfg.act)
-            actor.load_state_dict(state["agent"]["actor"])
-        else:
-            actor = make_actor(obs_space, act_space, cfg.hid, cfg.act)
-            actor.load_state_dict(state["actor"])
-            normalizer.load_state_dict(state["obs_normalizer"])
-    except (KeyError, RuntimeError, TypeError, EnvError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"the checkpoint does not fit the run's config: {first}") from None
-    actor.eval()
-    return Policy(actor, normalizer, act_space, deterministic)
+        return Policy.from_state(state["policy"], deterministic)
+    except (KeyError, RuntimeError, TypeError, ValueError, EnvError) as e:
+        what = f"missing entry {e}" if isinstance(e, KeyError) else _first_line(e)
+        raise CheckpointError(f"checkpoint {path} does not hold a spinrl policy: {what}") from None
+
+
+def _first_line(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    # torch's load_state_dict puts the useful part on the lines after "Error(s) in ...:".
+    return " ".join(lines[:3]) if lines else type(e).__name__
 
 
 def watch(
@@ -109,17 +73,29 @@ def watch(
     video: str | os.PathLike | None = None,
     seed: int = 0,
     checkpoint: str | None = None,
+    env_fn: EnvFn | None = None,
 ) -> tuple[list[float], list[int]]:
     """Run ``episodes`` episodes with the saved policy; returns their returns and lengths.
 
     ``render`` opens a window; ``video`` records every episode into one MP4 file with
     Gymnasium's RecordVideo (needs moviepy, and pygame for the classic-control tasks).
+    ``env_fn`` makes the env instead of the run's recorded id or factory (needed for a run
+    trained on a lambda or a local function).
     """
+    if episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
+    torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
     run_dir = Path(run_dir)
     policy = load_policy(run_dir, checkpoint, deterministic)
     _, cfg = _run_config(run_dir)
     mode = "human" if render else "rgb_array" if video else None
-    env = make_env(cfg.env, cfg.max_ep_len, render_mode=mode)
+    if env_fn is None and cfg.env.startswith("<"):
+        raise EnvError(
+            f"{run_dir} was trained on an environment factory that cannot be imported by name "
+            f"({cfg.env}); pass env_fn= to watch it"
+        )
+    env = make_env(env_fn or cfg.env, cfg.max_ep_len, **({"render_mode": mode} if mode else {}))
+    check_fits(policy, env, run_dir)
     if video is not None:
         video = Path(video)
         try:
@@ -157,3 +133,25 @@ def watch(
             os.replace(written, video)
         shutil.rmtree(folder, ignore_errors=True)
     return returns, lengths
+
+
+def check_fits(policy: Policy, env: gym.Env, run_dir: Path) -> None:
+    """EnvError if the env's spaces are not the ones the policy was trained on."""
+    obs_space, act_space, trained = env.observation_space, env.action_space, policy.action_space
+    obs_ok = isinstance(obs_space, gym.spaces.Box) and obs_space.shape == policy.obs_shape
+    if isinstance(trained, gym.spaces.Discrete):
+        act_ok = isinstance(act_space, gym.spaces.Discrete) and act_space.n == trained.n
+    else:
+        act_ok = (
+            isinstance(act_space, gym.spaces.Box)
+            and act_space.shape == trained.shape
+            and np.allclose(act_space.low, trained.low)
+            and np.allclose(act_space.high, trained.high)
+        )
+    if not (obs_ok and act_ok):
+        env.close()
+        raise EnvError(
+            f"the environment does not fit the policy of {run_dir}: observations "
+            f"{obs_space} and actions {env.action_space}, trained on {policy.obs_shape} and "
+            f"{policy.action_space}"
+        )

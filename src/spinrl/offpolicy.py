@@ -16,28 +16,15 @@ learns (networks, targets, optimisers, temperature).
 from __future__ import annotations
 
 import math
-import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from spinrl.buffers import ReplayBuffer
-from spinrl.checkpoint import (
-    RESUME_MAY_CHANGE,
-    GracefulStop,
-    RunLock,
-    check_resume_config,
-    load_latest_checkpoint,
-    save_checkpoint,
-)
 from spinrl.envs import (
     EnvFn,
-    EpisodeStats,
+    ObsNormalizer,
     check_action_space,
     check_step,
     final_observations,
@@ -46,19 +33,12 @@ from spinrl.envs import (
     set_vec_env_state,
     vec_env_state,
 )
-from spinrl.errors import (
-    CheckpointError,
-    ConfigError,
-    DivergenceError,
-    EnvError,
-    TrainingInterrupted,
-)
-from spinrl.logger import EpochLogger
-from spinrl.policies import ACTIVATIONS, flat_obs_dim
-from spinrl.rollout import epoch_plan, seed_everything
+from spinrl.errors import ConfigError, DivergenceError, EnvError
+from spinrl.policies import actor_spec, flat_obs_dim
+from spinrl.rollout import Rollout
+from spinrl.run import Result, Run, validate_common
 
 ACTION_SPACES = (gym.spaces.Box,)
-CHECKPOINT = "model.pt"
 
 
 def refuse_discrete(space: gym.Space, algo: str) -> None:
@@ -69,28 +49,15 @@ def refuse_discrete(space: gym.Space, algo: str) -> None:
         )
 
 
-def validate_common(cfg) -> None:
+def validate(cfg) -> None:
     """ConfigError for the fields every off-policy Config shares."""
-    epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
-    if not 0.0 <= cfg.gamma <= 1.0 or not 0.0 <= cfg.polyak < 1.0:
-        raise ConfigError(
-            f"need 0 <= gamma <= 1 and 0 <= polyak < 1, got {cfg.gamma}, {cfg.polyak}"
-        )
+    validate_common(cfg)
+    if not 0.0 <= cfg.polyak < 1.0:
+        raise ConfigError(f"polyak must lie in [0, 1), got {cfg.polyak}")
     if min(cfg.batch_size, cfg.replay_size, cfg.update_every) < 1 or cfg.update_after < 0:
         raise ConfigError("batch_size, replay_size and update_every must be >= 1")
-    if cfg.act not in ACTIVATIONS:
-        raise ConfigError(f"act must be one of {', '.join(ACTIVATIONS)}, got {cfg.act!r}")
-
-
-@dataclass
-class OffPolicyResult:
-    """What train() returns: the agent (networks, ready to act), its replay buffer, where the
-    run was written and the last logged row."""
-
-    agent: object
-    replay: ReplayBuffer
-    output_dir: str | None
-    last_row: dict
+    if cfg.num_test_episodes < 0:
+        raise ConfigError(f"num_test_episodes must be >= 0, got {cfg.num_test_episodes}")
 
 
 def polyak_update(targets: list[torch.Tensor], sources: list[torch.Tensor], polyak: float):
@@ -99,152 +66,133 @@ def polyak_update(targets: list[torch.Tensor], sources: list[torch.Tensor], poly
         torch._foreach_lerp_(targets, sources, 1.0 - polyak)
 
 
-def train_off_policy(
-    algo, cfg, make_agent, env_fn: EnvFn | None, output_dir, verbose, resume=False, callback=None
-) -> OffPolicyResult:
-    """Run the loop in the module docstring; ``make_agent(obs_dim, act_space)`` builds the
-    algorithm's agent after the seeds are set. ``callback(view)`` runs after every epoch with
-    ``view.last_row`` and ``view.last_episode_returns``; returning True ends training."""
-    T, epochs = epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
-    seed_everything(cfg.seed)
-    envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)
-    test_env = env_fn() if env_fn else make_env(cfg.env, cfg.max_ep_len)
-    try:
-        act_space = envs.single_action_space
-        refuse_discrete(act_space, algo)
-        check_action_space(act_space, ACTION_SPACES, algo)
-        obs_dim = flat_obs_dim(envs.single_observation_space)
-        agent = make_agent(obs_dim, act_space)
-    except Exception:
-        envs.close()
-        test_env.close()
-        raise
-    act_dim = act_space.shape[0]
-    replay = ReplayBuffer(obs_dim, act_dim, cfg.replay_size)
-    rng = np.random.default_rng(cfg.seed)
-    obs, _ = envs.reset(seed=cfg.seed)
-    test_env.reset(seed=cfg.seed + 10_000)
-    stats = EpisodeStats(cfg.num_envs)
-    steps, pending_updates, start_epoch = 0, 0, 0
-    run_dir = Path(output_dir) if output_dir is not None else None
+class OffPolicyLoop:
+    """The loop in the module docstring, one epoch per ``train_epoch``; its lifecycle is a
+    spinrl.run.Run. ``make_agent(obs_dim, act_space)`` builds the algorithm's agent."""
 
-    def state_dict(epoch: int) -> dict:
+    def __init__(self, run: Run, make_agent, env_fn: EnvFn | None) -> None:
+        cfg, streams = run.cfg, run.streams
+        self.run, self.cfg = run, cfg
+        self.envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)
+        self.test_env = make_env(env_fn or cfg.env, cfg.max_ep_len)
+        try:
+            act_space = self.envs.single_action_space
+            refuse_discrete(act_space, run.algo)
+            check_action_space(act_space, ACTION_SPACES, run.algo)
+            obs_dim = flat_obs_dim(self.envs.single_observation_space)
+            self.agent = make_agent(obs_dim, act_space)
+        except Exception:
+            self.close()
+            raise
+        self.action_space = act_space
+        self.actor = self.agent.actor
+        self.normalizer = ObsNormalizer((obs_dim,), enabled=False)  # off-policy: raw inputs
+        self.spec = actor_spec(self.actor, obs_dim, act_space, cfg.hid, cfg.act)
+        self.replay = ReplayBuffer(obs_dim, act_space.shape[0], cfg.replay_size)
+        # The envs, their observations and episode counters, and the agent's stream.
+        self.rollout = Rollout(self.envs, streams.env_seeds, streams.agent, self.normalizer)
+        self.rng = streams.agent
+        self.test_env.reset(seed=streams.test_env_seed)
+        self.pending_updates = 0
+
+    @property
+    def steps(self) -> int:
+        return self.rollout.steps
+
+    def train_epoch(self, epoch: int) -> None:
+        """T vector steps, storing every transition, with the update phases that fall due."""
+        cfg, roll, agent, replay = self.cfg, self.rollout, self.agent, self.replay
+        low, high = self.action_space.low, self.action_space.high
+        shape = (cfg.num_envs, self.action_space.shape[0])
+        logger = self.run.logger
+        for _ in range(self.run.T):
+            if roll.steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
+                actions = self.rng.uniform(low, high, size=shape).astype(np.float32)
+            else:
+                actions = agent.explore(roll.obs, self.rng)
+            next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+            check_step(rewards, next_obs, roll.steps)
+            done = terminated | truncated
+            real_next = next_obs
+            if done.any():  # store the real final observation, not the reset one
+                real_next = next_obs.copy()
+                idx, final = final_observations(info, done)
+                real_next[idx] = final
+            replay.store(roll.obs, actions, rewards, real_next, terminated)
+            roll.stats.step(rewards, done)
+            roll.obs = next_obs
+            roll.steps += cfg.num_envs
+            if roll.steps >= cfg.update_after:
+                self.pending_updates += cfg.num_envs
+                if self.pending_updates >= cfg.update_every:
+                    for _ in range(self.pending_updates):
+                        losses = agent.update(replay.sample(cfg.batch_size, self.rng))
+                        _check_finite(losses, epoch)
+                        logger.store(**losses)
+                    self.pending_updates = 0
+
+    def end_epoch(self, epoch: int) -> dict:
+        """The deterministic test phase, then the epoch's row."""
+        logger = self.run.logger
+        test_returns, test_lengths = _test(self.agent, self.test_env, self.cfg.num_test_episodes)
+        ep_rets, ep_lens = self.rollout.stats.drain()
+        logger.store(EpRet=ep_rets, EpLen=ep_lens, TestEpRet=test_returns, TestEpLen=test_lengths)
+        logger.log_tabular("Epoch", epoch)
+        logger.log_tabular("EpRet", with_min_and_max=True)
+        logger.log_tabular("TestEpRet", with_min_and_max=True)
+        logger.log_tabular("EpLen", average_only=True)
+        logger.log_tabular("TestEpLen", average_only=True)
+        logger.log_tabular("TotalEnvInteracts", self.steps)
+        for key in self.agent.LOGGED:
+            logger.log_tabular(key, average_only=key in self.agent.AVERAGE_ONLY)
+        latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
+        return self.run.end_epoch(epoch, ep_rets, latest)
+
+    # --- what the lifecycle asks of a loop --------------------------------------------------
+
+    def state_dict(self) -> dict:
+        state = {
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
+            "rollout": self.rollout.state_dict(),
+            "pending_updates": self.pending_updates,
+        }
+        if state["rollout"]["envs"] is not None:
+            state["test_env"] = vec_env_state(_Single(self.test_env))
+        return state
+
+    def load_state_dict(self, state: dict) -> bool:
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+        self.pending_updates = int(state["pending_updates"])
+        exact = self.rollout.load_state_dict(state["rollout"])
+        if exact:
+            set_vec_env_state(_Single(self.test_env), state["test_env"])
+        return exact
+
+    def policy_state(self) -> dict:
         return {
-            "kind": algo,
-            "epoch": epoch,
-            "agent": agent.state_dict(),
-            "replay": replay.state_dict(),
-            "obs": np.asarray(obs),
-            "ep_ret": stats.ret,
-            "ep_len": stats.len,
-            "steps": steps,
-            "pending_updates": pending_updates,
-            "rng": rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "envs": vec_env_state(envs),
-            "test_env": vec_env_state(_Single(test_env)),
+            "spec": self.spec,
+            "actor": self.actor.state_dict(),
+            "obs_normalizer": self.normalizer.state_dict(),
         }
 
-    lock = RunLock(run_dir) if run_dir is not None else nullcontext()
-    with lock, GracefulStop() as stop:
-        if resume:
-            if run_dir is None:
-                raise CheckpointError("resuming needs the run directory (output_dir)")
-            check_resume_config(run_dir, asdict(cfg), RESUME_MAY_CHANGE)
-            state, _ = load_latest_checkpoint(run_dir / CHECKPOINT, kind=algo)
-            try:
-                agent.load_state_dict(state["agent"])
-                replay.load_state_dict(state["replay"])
-                set_vec_env_state(envs, state["envs"])
-                set_vec_env_state(_Single(test_env), state["test_env"])
-                obs = state["obs"].numpy().astype(obs.dtype)
-                stats.ret, stats.len = (
-                    state["ep_ret"].numpy().copy(),
-                    state["ep_len"].numpy().copy(),
-                )
-                steps, pending_updates = int(state["steps"]), int(state["pending_updates"])
-                rng.bit_generator.state = state["rng"]
-                torch.set_rng_state(state["torch_rng"])
-            except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
-                raise CheckpointError(
-                    f"checkpoint {run_dir / CHECKPOINT} does not fit this run: {e}"
-                ) from None
-            start_epoch = int(state["epoch"]) + 1
+    def close(self) -> None:
+        self.envs.close()
+        self.test_env.close()
 
-        logger = EpochLogger(
-            run_dir,
-            epochs * cfg.steps_per_epoch,
-            verbose,
-            f"{algo} {cfg.env}",
-            keep_rows=start_epoch if resume else None,
-        )
-        if not resume:
-            logger.save_config(algo, cfg)
-        low, high = act_space.low, act_space.high
-        start, last_row = time.time(), {}
-        try:
-            for epoch in range(start_epoch, epochs):
-                for _ in range(T):
-                    if steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
-                        actions = rng.uniform(low, high, size=(cfg.num_envs, act_dim)).astype(
-                            np.float32
-                        )
-                    else:
-                        actions = agent.explore(obs, rng)
-                    next_obs, rewards, terminated, truncated, info = envs.step(actions)
-                    check_step(rewards, next_obs, steps)
-                    done = terminated | truncated
-                    real_next = next_obs
-                    if done.any():  # store the real final observation, not the reset one
-                        real_next = next_obs.copy()
-                        idx, final = final_observations(info, done)
-                        real_next[idx] = final
-                    replay.store(obs, actions, rewards, real_next, terminated)
-                    stats.step(rewards, done)
-                    obs = next_obs
-                    steps += cfg.num_envs
-                    if steps >= cfg.update_after:
-                        pending_updates += cfg.num_envs
-                        if pending_updates >= cfg.update_every:
-                            for _ in range(pending_updates):
-                                losses = agent.update(replay.sample(cfg.batch_size, rng))
-                                _check_finite(losses, epoch)
-                                logger.store(**losses)
-                            pending_updates = 0
-                test_returns, test_lengths = _test(agent, test_env, cfg.num_test_episodes)
-                ep_rets, ep_lens = stats.drain()
-                logger.store(
-                    EpRet=ep_rets, EpLen=ep_lens, TestEpRet=test_returns, TestEpLen=test_lengths
-                )
-                logger.log_tabular("Epoch", epoch)
-                logger.log_tabular("EpRet", with_min_and_max=True)
-                logger.log_tabular("TestEpRet", with_min_and_max=True)
-                logger.log_tabular("EpLen", average_only=True)
-                logger.log_tabular("TestEpLen", average_only=True)
-                logger.log_tabular("TotalEnvInteracts", steps)
-                for key in agent.LOGGED:
-                    logger.log_tabular(key, average_only=key in agent.AVERAGE_ONLY)
-                logger.log_tabular("Time", time.time() - start)
-                latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
-                logger.update_progress(steps, latest)
-                last_row = logger.dump_tabular()
-                if run_dir is not None and (
-                    epoch == epochs - 1 or (cfg.save_freq and (epoch + 1) % cfg.save_freq == 0)
-                ):
-                    save_checkpoint(run_dir / CHECKPOINT, state_dict(epoch))
-                view = SimpleNamespace(last_row=last_row, last_episode_returns=ep_rets)
-                if stop.signum is not None:  # the updates finished: save, then stop
-                    if run_dir is not None:
-                        save_checkpoint(run_dir / CHECKPOINT, state_dict(epoch))
-                    out = str(run_dir) if run_dir is not None else None
-                    raise TrainingInterrupted(stop.signum, out, epoch)
-                if callback is not None and callback(view):
-                    break
-        finally:
-            logger.close()
-            envs.close()
-            test_env.close()
-    return OffPolicyResult(agent, replay, output_dir, last_row)
+
+def train_off_policy(
+    algo, cfg, make_agent, env_fn: EnvFn | None, output_dir, verbose, resume=False, callback=None
+) -> Result:
+    """Train with the loop in the module docstring; ``callback(run)`` runs after every epoch
+    (``run.last_row``, ``run.last_episode_returns``); returning True ends training."""
+    run = Run(algo, cfg, output_dir, verbose, env_fn=env_fn)
+    loop = OffPolicyLoop(run, make_agent, env_fn)
+    for epoch in run.train(loop, resume, callback):
+        loop.train_epoch(epoch)
+        loop.end_epoch(epoch)
+    return run.result(critic=loop.agent.q, agent=loop.agent, replay=loop.replay)
 
 
 class _Single:

@@ -512,3 +512,48 @@ class QEnsemble(nn.Module):
             if i < last:
                 x = self.act_fn(x)
         return x.squeeze(-1)
+
+
+# --- Rebuilding an actor without its environment ---------------------------------------------
+
+ACTOR_KINDS = {
+    "categorical": CategoricalActor,
+    "gaussian": GaussianActor,
+    "squashed_gaussian": SquashedGaussianActor,
+    "deterministic": DeterministicActor,
+}
+
+
+def actor_spec(actor: nn.Module, obs_dim: int, act_space: gym.Space, hid, act: str) -> dict:
+    """Everything needed to rebuild ``actor`` (before loading its weights) without making its
+    environment: its kind, input width, action space and layers. Plain values and arrays,
+    so a checkpoint holds it without pickling."""
+    kind = next(k for k, cls in ACTOR_KINDS.items() if type(actor) is cls)
+    if isinstance(act_space, gym.spaces.Discrete):
+        space = {"n": int(act_space.n)}
+    else:
+        space = {"low": np.asarray(act_space.low), "high": np.asarray(act_space.high)}
+    return {
+        "kind": kind,
+        "obs_dim": int(obs_dim),
+        "action_space": space,
+        "hid": list(hid),
+        "act": act,
+    }
+
+
+def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
+    """The actor ``actor_spec`` describes (freshly initialised) and its action space."""
+    space = spec["action_space"]
+    if "n" in space:
+        act_space = gym.spaces.Discrete(int(space["n"]))
+    else:
+        low, high = (np.asarray(space[k], np.float32) for k in ("low", "high"))
+        act_space = gym.spaces.Box(low, high, dtype=np.float32)
+    obs_dim, hid, act = int(spec["obs_dim"]), tuple(spec["hid"]), spec["act"]
+    kind = spec["kind"]
+    if kind == "categorical":
+        return CategoricalActor(obs_dim, act_space.n, hid, act), act_space
+    if kind == "gaussian":
+        return GaussianActor(obs_dim, act_space.shape[0], hid, act), act_space
+    return ACTOR_KINDS[kind](obs_dim, act_space, hid, act), act_space

@@ -7,12 +7,8 @@ an episode ends.
 
 from __future__ import annotations
 
-import math
-import random
-
 import gymnasium as gym
 import numpy as np
-import torch
 
 from spinrl.buffers import RolloutBuffer
 from spinrl.envs import (
@@ -20,35 +16,11 @@ from spinrl.envs import (
     ObsNormalizer,
     RewardScaler,
     check_step,
+    envs_state,
     final_observations,
+    restore_envs,
 )
-from spinrl.errors import ConfigError
 from spinrl.policies import action_clipper, fused_forward
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch; pin PyTorch to one thread for reproducible, fast runs
-    on small networks (thread start-up costs more than the matmuls)."""
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 (user env code may still draw from the legacy global RNG)
-    torch.manual_seed(seed)
-    torch.set_num_threads(1)
-
-
-def epoch_plan(steps_per_epoch: int, epochs: int, num_envs: int, total_steps: int | None):
-    """(T, epochs): steps per env per epoch, and the number of epochs for the budget."""
-    if steps_per_epoch < num_envs or steps_per_epoch % num_envs:
-        raise ConfigError(
-            f"steps_per_epoch ({steps_per_epoch}) must be a positive multiple of "
-            f"num_envs ({num_envs})"
-        )
-    if total_steps is not None:
-        if total_steps <= 0:
-            raise ConfigError(f"total_steps must be positive, got {total_steps}")
-        epochs = math.ceil(total_steps / steps_per_epoch)
-    if epochs <= 0:
-        raise ConfigError(f"epochs must be positive, got {epochs}")
-    return steps_per_epoch // num_envs, epochs
 
 
 class Rollout:
@@ -57,18 +29,44 @@ class Rollout:
     def __init__(
         self,
         envs: gym.vector.VectorEnv,
-        seed: int,
+        env_seeds: list[int],
+        rng: np.random.Generator,
         normalizer: ObsNormalizer,
         reward_scaler: RewardScaler | None = None,
     ) -> None:
+        """``env_seeds``: one seed per env for its first reset; ``rng``: the agent's own
+        stream (action sampling), independent of every env's."""
         self.envs = envs
         self.normalizer = normalizer
         self.reward_scaler = reward_scaler or RewardScaler(envs.num_envs, 1.0, enabled=False)
         self.clip = action_clipper(envs.single_action_space)
-        self.obs, _ = envs.reset(seed=seed)
+        self.obs, _ = envs.reset(seed=list(env_seeds))
         self.stats = EpisodeStats(envs.num_envs)
-        self.rng = np.random.default_rng(seed)  # action sampling
+        self.rng = rng
         self.steps = 0
+
+    def state_dict(self) -> dict:
+        """The envs, their current observations and episode counters, and the agent's stream."""
+        return {
+            "obs": np.asarray(self.obs),
+            "ep_ret": self.stats.ret,
+            "ep_len": self.stats.len,
+            "steps": self.steps,
+            "rng": self.rng.bit_generator.state,
+            "envs": envs_state(self.envs),
+        }
+
+    def load_state_dict(self, state: dict) -> bool:
+        """Restore ``state_dict()``; returns whether the envs' own state was restored (False
+        for async envs: they keep fresh episodes, so in-flight episode counters restart)."""
+        self.rng.bit_generator.state = state["rng"]
+        self.steps = int(state["steps"])
+        if not restore_envs(self.envs, state.get("envs")):
+            return False
+        self.obs = state["obs"].numpy().astype(self.obs.dtype)
+        self.stats.ret = state["ep_ret"].numpy().copy()
+        self.stats.len = state["ep_len"].numpy().copy()
+        return True
 
     def collect(self, actor, critic, buf: RolloutBuffer) -> None:
         """Run T steps in every env, writing buf[t, :] for t < T."""

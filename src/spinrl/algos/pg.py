@@ -30,7 +30,8 @@ import torch
 from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
-from spinrl.onpolicy import Session, Trained, check_finite
+from spinrl.onpolicy import Session, check_finite
+from spinrl.run import Result
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
@@ -86,7 +87,7 @@ PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
 
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
-    onpolicy.validate_common(cfg)
+    onpolicy.validate(cfg)
     if cfg.phi not in returns.PHI_KINDS:
         raise ConfigError(f"phi must be one of {', '.join(returns.PHI_KINDS)}, got {cfg.phi!r}")
     if not (cfg.pi_lr > 0 and cfg.vf_lr > 0 and math.isfinite(cfg.pi_lr + cfg.vf_lr)):
@@ -102,7 +103,7 @@ def train(
     callback=None,
     algo: str = "pg",
     saved_cfg=None,
-) -> Trained:
+) -> Result:
     """Train a policy with the simplest policy gradient; see the module docstring."""
     validate(cfg)
     use_critic = cfg.phi in returns.NEEDS_CRITIC

@@ -35,8 +35,9 @@ from spinrl import onpolicy, returns
 from spinrl.buffers import minibatches, shuffled
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
-from spinrl.onpolicy import Session, Trained, check_finite
+from spinrl.onpolicy import Session, check_finite
 from spinrl.optim import FlatAdam
+from spinrl.run import Result
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
@@ -164,7 +165,7 @@ PRESETS = {
 
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
-    onpolicy.validate_common(cfg)
+    onpolicy.validate(cfg)
     if not 0 < cfg.minibatch_size <= cfg.steps_per_epoch:
         raise ConfigError(
             f"minibatch_size must be in 1..steps_per_epoch ({cfg.steps_per_epoch}), "
@@ -243,7 +244,7 @@ def train(
     verbose: bool = True,
     resume: bool = False,
     callback=None,
-) -> Trained:
+) -> Result:
     """Train with PPO-clip; see the module docstring."""
     validate(cfg)
     # detail: orthogonal init; state-independent log std for continuous actions.

@@ -90,7 +90,7 @@ PRESETS = {"spinningup": dict(alpha=0.2)}
 
 
 def validate(cfg: Config) -> None:
-    offpolicy.validate_common(cfg)
+    offpolicy.validate(cfg)
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if (cfg.alpha is not None and cfg.alpha < 0) or cfg.alpha_init <= 0:

@@ -92,7 +92,7 @@ PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
 
 
 def validate(cfg) -> None:
-    offpolicy.validate_common(cfg)
+    offpolicy.validate(cfg)
     if not (cfg.pi_lr > 0 and cfg.q_lr > 0 and math.isfinite(cfg.pi_lr + cfg.q_lr)):
         raise ConfigError(f"learning rates must be positive, got {cfg.pi_lr} and {cfg.q_lr}")
     if cfg.act_noise < 0 or cfg.target_noise < 0 or cfg.noise_clip < 0 or cfg.policy_delay < 1:

@@ -32,7 +32,8 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
-from spinrl.onpolicy import Session, Trained, check_finite
+from spinrl.onpolicy import Session, check_finite
+from spinrl.run import Result
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
@@ -92,7 +93,7 @@ PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
 
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
-    onpolicy.validate_common(cfg)
+    onpolicy.validate(cfg)
     if not (cfg.delta > 0 and cfg.vf_lr > 0 and math.isfinite(cfg.delta + cfg.vf_lr)):
         raise ConfigError(f"delta and vf_lr must be positive, got {cfg.delta} and {cfg.vf_lr}")
     if not 0 < cfg.backtrack_coeff < 1 or cfg.cg_iters < 1 or cfg.backtrack_iters < 1:
@@ -195,7 +196,7 @@ def train(
     verbose: bool = True,
     resume: bool = False,
     callback=None,
-) -> Trained:
+) -> Result:
     """Train with TRPO; see the module docstring."""
     validate(cfg)
     session = Session("trpo", cfg, env_fn, output_dir, verbose)

@@ -86,7 +86,7 @@ def train(
     verbose: bool = True,
     resume: bool = False,
     callback=None,
-) -> pg.Trained:
+) -> pg.Result:
     """Train with VPG: the simplest policy gradient with normalised GAE advantages."""
     return pg.train(
         _as_pg(cfg), env_fn, output_dir, verbose, resume, callback, algo="vpg", saved_cfg=cfg

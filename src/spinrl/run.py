@@ -1,0 +1,314 @@
+"""The one run lifecycle every training loop stands on, whatever the algorithm family.
+
+    plan     epochs and steps per env from the budget; independent random streams from the seed
+    start    lock the run directory, catch SIGINT/SIGTERM, then either write config.json or
+             resume: check the config, load the newest checkpoint into the loop
+    epochs   the loop trains an epoch and logs its own columns; ``end_epoch`` adds Time,
+             writes the progress row and checkpoints when due (the previous file kept)
+    stop     after a signal the epoch's work finishes, a checkpoint is written and
+             TrainingInterrupted raised; a callback returning True ends training early
+    result   one Result type for every algorithm: ``result.act(obs)`` and the networks
+
+A *loop* (onpolicy.Session, offpolicy.OffPolicyLoop, the next family's) is anything with
+
+    steps                       env steps taken so far (all envs together)
+    state_dict() / load_state_dict(state)   what it learns and the envs' state, for resume
+    policy_state() -> dict      the actor's spec, weights and normaliser, for load_policy
+    close()
+
+so that a new family writes its step logic and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from spinrl.checkpoint import (
+    CHECKPOINT,
+    RESUME_MAY_CHANGE,
+    GracefulStop,
+    RunLock,
+    check_resume_config,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
+from spinrl.envs import ObsNormalizer, env_name
+from spinrl.errors import CheckpointError, ConfigError, TrainingInterrupted
+from spinrl.logger import EpochLogger
+from spinrl.policies import ACTIVATIONS, action_clipper, build_actor
+
+# --- Plan: the budget and the random streams -------------------------------------------------
+
+
+def epoch_plan(steps_per_epoch: int, epochs: int, num_envs: int, total_steps: int | None):
+    """(T, epochs): steps per env per epoch, and the number of epochs for the budget."""
+    if steps_per_epoch < num_envs or steps_per_epoch % num_envs:
+        raise ConfigError(
+            f"steps_per_epoch ({steps_per_epoch}) must be a positive multiple of "
+            f"num_envs ({num_envs})"
+        )
+    if total_steps is not None:
+        if total_steps <= 0:
+            raise ConfigError(f"total_steps must be positive, got {total_steps}")
+        epochs = math.ceil(total_steps / steps_per_epoch)
+    if epochs <= 0:
+        raise ConfigError(f"epochs must be positive, got {epochs}")
+    return steps_per_epoch // num_envs, epochs
+
+
+def validate_common(cfg) -> None:
+    """ConfigError for the fields every algorithm's Config shares (before anything exists)."""
+    epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
+    if not 0.0 <= cfg.gamma <= 1.0:
+        raise ConfigError(f"gamma must lie in [0, 1], got {cfg.gamma}")
+    if cfg.vectorization not in ("sync", "async"):
+        raise ConfigError(f"vectorization must be sync or async, got {cfg.vectorization!r}")
+    if cfg.act not in ACTIVATIONS:
+        raise ConfigError(f"act must be one of {', '.join(ACTIVATIONS)}, got {cfg.act!r}")
+    if any(h <= 0 for h in cfg.hid):
+        raise ConfigError(f"hid sizes must be positive, got {cfg.hid}")
+    if cfg.max_ep_len is not None and cfg.max_ep_len < 1:
+        raise ConfigError(f"max_ep_len must be a positive number of steps, got {cfg.max_ep_len}")
+
+
+@dataclass
+class Streams:
+    """Independent random streams spawned from one seed (numpy SeedSequence.spawn).
+
+    The agent (action sampling, minibatch order, replay sampling), each training env, the
+    test env and torch each get their own, so no env's dynamics are correlated with the
+    agent's draws, and runs with seeds s and s + k share no stream.
+    """
+
+    agent: np.random.Generator
+    env_seeds: list[int]
+    test_env_seed: int
+    torch_seed: int
+
+
+def spawn_streams(seed: int, num_envs: int) -> Streams:
+    agent, envs, test_env, torch_ = np.random.SeedSequence(seed).spawn(4)
+
+    def as_int(seq: np.random.SeedSequence) -> int:
+        return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))  # fits torch's int64
+
+    return Streams(
+        agent=np.random.default_rng(agent),
+        env_seeds=[as_int(s) for s in envs.spawn(num_envs)],
+        test_env_seed=as_int(test_env),
+        torch_seed=as_int(torch_),
+    )
+
+
+def seed_everything(seed: int, torch_seed: int) -> None:
+    """Seed Python's and NumPy's global generators (user env code may draw from them) and
+    torch; pin torch to one thread for reproducible, fast runs on small networks (thread
+    start-up costs more than the products)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the legacy global RNG, for user env code)
+    torch.manual_seed(torch_seed)
+    torch.set_num_threads(1)
+
+
+# --- Using what was trained -------------------------------------------------------------------
+
+
+class Policy:
+    """A trained actor as a function obs -> action (numpy), for one observation or a batch:
+    the observation normaliser applied, Gaussian samples clipped to the action bounds."""
+
+    def __init__(self, actor, normalizer: ObsNormalizer, action_space, deterministic: bool):
+        self.actor, self.normalizer = actor, normalizer
+        self.deterministic = deterministic
+        self.action_space = action_space
+        self.clip = action_clipper(action_space)
+        self.obs_shape = normalizer.rms.mean.shape
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.shape == self.obs_shape
+        x = torch.from_numpy(self.normalizer(obs[None] if single else obs))
+        with torch.inference_mode():
+            # DDPG's and TD3's actors are deterministic: they have no sample() to draw from.
+            if self.deterministic or not hasattr(self.actor, "sample"):
+                act = self.actor.deterministic(x)
+            else:
+                act = self.actor.sample(x)[0]
+        act = self.clip(act.numpy())
+        return act[0] if single else act
+
+    @classmethod
+    def from_state(cls, state: dict, deterministic: bool = False) -> Policy:
+        """Rebuild from a loop's ``policy_state()``: the shapes come from the saved spec, so
+        no environment has to be made."""
+        actor, action_space = build_actor(state["spec"])
+        actor.load_state_dict(state["actor"])
+        actor.eval()
+        normalizer = ObsNormalizer((state["spec"]["obs_dim"],), enabled=False)
+        normalizer.load_state_dict(state["obs_normalizer"])
+        return cls(actor, normalizer, action_space, deterministic)
+
+
+@dataclass
+class Result:
+    """What every algorithm's train() returns.
+
+    ``act(obs, deterministic=False)`` maps an observation (or a batch) to an action as the
+    trained policy would; ``actor`` and ``critic`` are the networks; ``agent`` and ``replay``
+    are the off-policy agent (with its critics and targets) and its replay buffer.
+    """
+
+    algo: str
+    actor: torch.nn.Module
+    critic: torch.nn.Module | None
+    obs_normalizer: ObsNormalizer
+    action_space: gym.Space
+    output_dir: str | None
+    last_row: dict
+    agent: object | None = None
+    replay: object | None = None
+
+    def policy(self, deterministic: bool = False) -> Policy:
+        return Policy(self.actor, self.obs_normalizer, self.action_space, deterministic)
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        return self.policy(deterministic)(obs)
+
+
+# --- The lifecycle ----------------------------------------------------------------------------
+
+
+class Run:
+    """One training run's lifecycle; see the module docstring."""
+
+    def __init__(
+        self, algo: str, cfg, output_dir=None, verbose: bool = True, saved_cfg=None, env_fn=None
+    ):
+        saved_cfg = saved_cfg or cfg  # what config.json holds (VPG saves its own Config)
+        if env_fn is not None:  # record what the env really is, not the Config's default id
+            name = env_name(env_fn)
+            cfg, saved_cfg = replace(cfg, env=name), replace(saved_cfg, env=name)
+        self.algo, self.cfg, self.saved_cfg = algo, cfg, saved_cfg
+        self.T, self.epochs = epoch_plan(
+            cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps
+        )
+        self.streams = spawn_streams(cfg.seed, cfg.num_envs)
+        seed_everything(cfg.seed, self.streams.torch_seed)
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.verbose = verbose
+        self.logger: EpochLogger | None = None
+        self.loop = None
+        self.last_row: dict = {}
+        self.last_episode_returns: list[float] = []
+        self._latest_return: float | None = None
+        self._start = time.time()
+
+    def train(self, loop, resume: bool = False, callback=None) -> Iterator[int]:
+        """Yield the epochs still to train; resume first if asked. Cleans up at the end.
+
+        ``callback(run)``, if given, runs after every epoch; returning True ends training
+        (``run.last_row`` and ``run.last_episode_returns`` describe the epoch).
+        """
+        self.loop = loop
+        lock = RunLock(self.output_dir) if self.output_dir is not None else nullcontext()
+        try:
+            with lock, GracefulStop() as stop:
+                start = self._resume() if resume else 0
+                self.logger = EpochLogger(
+                    self.output_dir,
+                    self.epochs * self.cfg.steps_per_epoch,
+                    self.verbose,
+                    f"{self.algo} {self.cfg.env}",
+                    keep_rows=start if resume else None,
+                )
+                if not resume:
+                    self.logger.save_config(self.algo, self.saved_cfg)
+                self.logger.update_progress(loop.steps, None)
+                self._start = time.time()
+                for epoch in range(start, self.epochs):
+                    yield epoch
+                    if stop.signum is not None:  # the epoch's work finished: save, then stop
+                        if self.output_dir is not None:
+                            self._save(epoch)
+                        out = str(self.output_dir) if self.output_dir is not None else None
+                        raise TrainingInterrupted(stop.signum, out, epoch)
+                    if callback is not None and callback(self):
+                        break
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+            loop.close()
+
+    def end_epoch(self, epoch: int, episode_returns: list[float], latest: float | None) -> dict:
+        """Close the epoch's row (the loop logged its columns): Time, the progress bar, the
+        row itself, and a checkpoint every save_freq epochs and after the last."""
+        self.last_episode_returns = episode_returns
+        self.logger.log_tabular("Time", time.time() - self._start)
+        if latest is not None:
+            self._latest_return = latest
+        self.logger.update_progress(self.loop.steps, self._latest_return)
+        self.last_row = self.logger.dump_tabular()
+        last = epoch == self.epochs - 1
+        due = self.cfg.save_freq and (epoch + 1) % self.cfg.save_freq == 0
+        if self.output_dir is not None and (last or due):
+            self._save(epoch)
+        return self.last_row
+
+    def result(self, **extra) -> Result:
+        loop = self.loop
+        return Result(
+            algo=self.algo,
+            actor=loop.actor,
+            critic=extra.pop("critic", None),
+            obs_normalizer=loop.normalizer,
+            action_space=loop.action_space,
+            output_dir=str(self.output_dir) if self.output_dir is not None else None,
+            last_row=self.last_row,
+            **extra,
+        )
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def _save(self, epoch: int) -> None:
+        save_checkpoint(
+            self.output_dir / CHECKPOINT,
+            {
+                "kind": self.algo,
+                "epoch": epoch,
+                "policy": self.loop.policy_state(),
+                "loop": self.loop.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+        )
+
+    def _resume(self) -> int:
+        """Load the newest checkpoint into the loop; returns the first epoch still to train."""
+        if self.output_dir is None:
+            raise CheckpointError("resuming needs the run directory (output_dir)")
+        check_resume_config(self.output_dir, asdict(self.saved_cfg), RESUME_MAY_CHANGE)
+        state, used = load_latest_checkpoint(self.output_dir / CHECKPOINT, kind=self.algo)
+        try:
+            exact = self.loop.load_state_dict(state["loop"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"checkpoint {used} does not fit this run: {first}") from None
+        if not exact:
+            print(
+                "spinrl: resuming with fresh environments (async vector envs keep their state "
+                "in worker processes, which checkpoints do not hold): the rest of the run will "
+                "differ from an uninterrupted one",
+                file=sys.stderr,
+            )
+        return int(state["epoch"]) + 1
