@@ -2,6 +2,8 @@
 
 import os
 
+import gymnasium as gym
+import numpy as np
 from hypothesis import settings
 
 # CI runs a fixed sequence of examples, so a green run can be repeated exactly; locally
@@ -23,3 +25,38 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"{'case':<{width}}  | expected | observed")
     for case, expected, observed in rows:
         terminalreporter.write_line(f"{case:<{width}}  | {expected} | {observed}")
+
+
+# --- Toy environments shared by several test files -------------------------------------------
+
+
+class ConstantEnv(gym.Env):
+    """Same observation every step, reward 1, never terminates: only a time limit ends it."""
+
+    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 1.0, False, False, {}
+
+
+class Toy1D(gym.Env):
+    """A custom (unregistered) task: move a point on a line to 0 in at most 20 steps.
+    Action 0 moves left, 1 right; the reward is -|x|."""
+
+    observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = float(self.np_random.uniform(-3, 3)), 0
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x += 0.5 if int(action) == 1 else -0.5
+        self.t += 1
+        return np.array([self.x], np.float32), -abs(self.x), False, self.t >= 20, {}

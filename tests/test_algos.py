@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import spinrl
+from conftest import ConstantEnv
 from spinrl.algos import pg, vpg
 from spinrl.checkpoint import load_checkpoint
 from spinrl.config import build_config
@@ -83,20 +84,6 @@ def test_gaussian_policy_on_pendulum_with_observation_normalisation():
     assert math.isfinite(result.last_row["AverageEpRet"])
     rms = result.obs_normalizer.rms
     assert rms.count > 800 and np.all(rms.var > 0)
-
-
-class ConstantEnv(gym.Env):
-    """Same observation every step, reward 1, never terminates: only a time limit ends it."""
-
-    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action):
-        return np.zeros(1, np.float32), 1.0, False, False, {}
 
 
 def test_value_function_learns_the_infinite_horizon_value_despite_the_time_limit():

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import spinrl
+from conftest import ConstantEnv
 from spinrl import returns
 from spinrl.algos import ppo
 from spinrl.buffers import RolloutBuffer
@@ -49,18 +50,6 @@ def test_value_loss_plain_and_clipped():
     assert ppo.value_loss(v, v_old, target, None).item() == pytest.approx(0.5)
     # clipped value: 1 + clip(2, -.5, .5) = 1.5; max((3-4)^2, (1.5-4)^2) / 2 = 3.125
     assert ppo.value_loss(v, v_old, target, 0.5).item() == pytest.approx(3.125)
-
-
-class ConstantEnv(gym.Env):
-    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action):
-        return np.zeros(1, np.float32), 1.0, False, False, {}
 
 
 class FixedValue(nn.Module):

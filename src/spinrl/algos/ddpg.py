@@ -39,7 +39,7 @@ class Config:
     start_steps: env steps with uniformly random actions before the policy acts.
     update_after: env steps collected before the first update.
     update_every: env steps between update phases; each phase takes as many gradient steps.
-    act_noise: std of the Gaussian exploration noise (times the action half-range).
+    act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up).
     num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
     max_ep_len: time limit per episode; None keeps the environment's own.
     hid: hidden layer sizes of the policy and the critic.

@@ -3,12 +3,13 @@
 1. Clipped double Q: two critics, and the target takes the smaller estimate
        y = r + gamma (1 - terminated) min_k Q_targ,k(s', a'(s'))
 2. Target policy smoothing: a'(s') = clip(mu_targ(s') + clip(eps, -c, c), low, high),
-   eps ~ N(0, target_noise^2) (noise in units of the action range's half-width).
+   eps ~ N(0, target_noise^2).
 3. Delayed policy updates: the actor and the target networks move once every policy_delay
    critic updates; the actor maximises Q_1(s, mu(s)).
 
-Exploration adds Gaussian noise of scale act_noise to mu(s). Time-limit truncations
-bootstrap: only ``terminated`` stops the sum.
+Exploration adds Gaussian noise of scale act_noise to mu(s). All three noise scales are in
+the action's own units, as Spinning Up's (on Pendulum-v1, whose torque is in [-2, 2], 0.1 is
+0.1 N m). Time-limit truncations bootstrap: only ``terminated`` stops the sum.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ class Config:
     start_steps: env steps with uniformly random actions before the policy acts.
     update_after: env steps collected before the first update.
     update_every: env steps between update phases; each phase takes as many gradient steps.
-    act_noise: std of the Gaussian exploration noise (times the action half-range).
-    target_noise: std of the target policy smoothing noise (times the action half-range).
-    noise_clip: bound of the smoothing noise (times the action half-range).
+    act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up).
+    target_noise: std of the target policy smoothing noise, in action units.
+    noise_clip: bound of the smoothing noise, in action units.
     policy_delay: critic updates per actor and target update.
     num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
     max_ep_len: time limit per episode; None keeps the environment's own.
@@ -122,16 +123,13 @@ class TD3Agent:
         self.low = torch.as_tensor(act_space.low, dtype=torch.float32)
         self.high = torch.as_tensor(act_space.high, dtype=torch.float32)
         self.low_np, self.high_np = act_space.low, act_space.high
-        self.scale_np = (act_space.high - act_space.low) / 2
         self.sources = [self.pi_opt.flat, self.q_opt.flat]
         self.targets = [flatten_(net.parameters())[0] for net in (self.actor_target, self.q_target)]
         self.updates = 0
 
     def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mu = self.deterministic(obs)
-        noise = (
-            rng.standard_normal(mu.shape).astype(np.float32) * self.cfg.act_noise * self.scale_np
-        )
+        noise = rng.standard_normal(mu.shape).astype(np.float32) * self.cfg.act_noise
         return np.clip(mu + noise, self.low_np, self.high_np)
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
@@ -146,7 +144,7 @@ class TD3Agent:
                 eps = (torch.randn_like(a_next) * cfg.target_noise).clamp(
                     -cfg.noise_clip, cfg.noise_clip
                 )
-                a_next = torch.max(torch.min(a_next + eps * self.actor.scale, self.high), self.low)
+                a_next = torch.max(torch.min(a_next + eps, self.high), self.low)
             q_next = self.q_target(b["next_obs"], a_next).min(0).values  # clipped double Q
             y = q_target(b["rewards"], q_next, b["terminated"], cfg.gamma)
         q = self.q(b["obs"], b["actions"])

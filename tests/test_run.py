@@ -1,0 +1,192 @@
+"""The run lifecycle every algorithm shares: independent random streams, the same wrappers
+for an env by id or by factory, one Result that acts, and every run reloadable, including one
+trained on a custom environment through the Python API."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import spinrl
+from conftest import Toy1D
+from spinrl.algos import ALGOS, ppo, td3
+from spinrl.cli import main
+from spinrl.envs import make_env
+from spinrl.errors import EnvError
+from spinrl.evaluate import load_policy, watch
+from spinrl.onpolicy import Session
+from spinrl.run import spawn_streams
+from test_faults import record
+
+TINY = {
+    "pg": dict(steps_per_epoch=64, epochs=1, hid=(8,)),
+    "vpg": dict(steps_per_epoch=64, epochs=1, hid=(8,), train_v_iters=2),
+    "ppo": dict(steps_per_epoch=64, epochs=1, minibatch_size=32, update_epochs=1, hid=(8,)),
+    "trpo": dict(steps_per_epoch=64, epochs=1, hid=(8,), train_v_iters=2),
+    "ddpg": dict(
+        steps_per_epoch=60,
+        epochs=1,
+        start_steps=30,
+        update_after=30,
+        update_every=10,
+        batch_size=16,
+        hid=(8,),
+        num_test_episodes=1,
+        max_ep_len=20,
+    ),
+}
+TINY["td3"] = TINY["sac"] = TINY["ddpg"]
+ENV = {"pg": "CartPole-v1", "vpg": "CartPole-v1", "ppo": "CartPole-v1", "trpo": "Pendulum-v1"}
+
+
+# --- Independent random streams ----------------------------------------------------------------
+
+
+def test_the_agents_first_random_action_is_independent_of_the_first_state():
+    # Before, the agent's generator and env 0 were seeded with the same number: SAC's first
+    # uniform action correlated 1.0 with Pendulum's initial angle over seeds.
+    angles, actions = [], []
+    for seed in range(60):
+        result = spinrl.sac(
+            env="Pendulum-v1", seed=seed, steps_per_epoch=1, epochs=1, num_test_episodes=0,
+            hid=(4,), verbose=False,
+        )  # fmt: skip
+        cos, sin, _ = result.replay.obs[0]
+        angles.append(np.arctan2(sin, cos))
+        actions.append(result.replay.actions[0, 0])
+    corr = np.corrcoef(angles, actions)[0, 1]
+    record("agent stream vs env 0 (SAC)", "independent", f"correlation {corr:.2f} over 60 seeds")
+    assert abs(corr) < 0.35
+
+
+def test_ppos_first_action_is_not_a_function_of_the_first_cartpole_state():
+    # Before, PPO's first action equalled [x0 >= xdot0] in 100 of 100 seeds.
+    agree = 0
+    for seed in range(60):
+        cfg = ppo.Config(seed=seed, num_envs=1, steps_per_epoch=1, minibatch_size=1, hid=(4,))
+        session = Session("ppo", cfg, verbose=False)
+        session.collect()
+        x, xdot = session.buf.obs[0, 0, :2]
+        agree += int(session.buf.actions[0, 0]) == int(x >= xdot)
+        session.close()
+    assert 15 <= agree <= 45
+
+
+def test_runs_with_nearby_seeds_share_no_env_stream():
+    seeds = [s for seed in range(5) for s in spawn_streams(seed, 4).env_seeds]
+    assert len(set(seeds)) == len(seeds)  # seed + i for env i made seed 0's env 1 seed 1's env 0
+    first = {s: spawn_streams(s, 1) for s in (0, 1)}
+    draws = [first[s].agent.random(3) for s in (0, 1)]
+    assert not np.allclose(draws[0], draws[1])
+    assert first[0].test_env_seed not in seeds and first[0].torch_seed not in seeds
+
+
+# --- The same env by id or by factory ----------------------------------------------------------
+
+
+def test_max_ep_len_applies_to_a_factory_as_to_an_id():
+    # Before, a factory's env kept its own 500-step limit: mean EpLen 19.9 with max_ep_len=7.
+    for by_id, env_fn in ((True, None), (False, lambda: gym.make("CartPole-v1"))):
+        rows = []
+        spinrl.pg(
+            env_fn,
+            **({"env": "CartPole-v1"} if by_id else {}),
+            max_ep_len=7,
+            steps_per_epoch=70,
+            epochs=2,
+            hid=(4,),
+            verbose=False,
+            callback=lambda run, rows=rows: rows.append(run.last_row) and False,
+        )
+        assert all(r["EpLen"] == 7.0 for r in rows)
+    record("max_ep_len with a factory", "episodes cut at 7", f"EpLen {rows[-1]['EpLen']}")
+
+
+def test_discrete_observations_from_a_factory_are_one_hot_and_train():
+    result = spinrl.ppo(lambda: gym.make("FrozenLake-v1"), verbose=False, **TINY["ppo"])
+    assert result.actor.net[0].in_features == 16
+
+
+@pytest.mark.parametrize("env_id", ["FrozenLake-v1", "CliffWalking-v1"])
+def test_one_hot_wrapper_passes_check_env_and_returns_fresh_arrays(env_id):
+    env = make_env(env_id)
+    check_env(env.unwrapped)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    expected = obs.copy()
+    obs *= 0  # a caller writing into an observation must not change later ones
+    again, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(again, expected)
+    record(f"one-hot obs written into ({env_id})", "later obs unchanged", "unchanged")
+
+
+def test_td3_exploration_noise_is_in_action_units_as_spinning_ups():
+    # Pendulum's torque lies in [-2, 2]; act_noise 0.1 must be a std of 0.1, not 0.2.
+    space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    agent = td3.TD3Agent(3, space, td3.Config(hid=(4,)))
+    obs = np.zeros((20_000, 3), np.float32)
+    noise = agent.explore(obs, np.random.default_rng(0)) - agent.deterministic(obs)
+    record("TD3 act_noise 0.1 on [-2, 2]", "std 0.1 (Spinning Up)", f"std {noise.std():.3f}")
+    assert noise.std() == pytest.approx(0.1, rel=0.03)
+
+
+# --- One Result for every algorithm; every run reloadable -------------------------------------
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_every_result_acts_and_its_run_reloads_to_the_same_policy(algo, tmp_path):
+    env = ENV.get(algo, "Pendulum-v1")
+    out = tmp_path / algo
+    result = getattr(spinrl, algo)(env=env, output_dir=str(out), verbose=False, **TINY[algo])
+    obs = make_env(env).observation_space.sample()
+    batch = np.stack([obs, obs])
+    loaded = load_policy(out, deterministic=True)
+    np.testing.assert_allclose(loaded(obs), result.act(obs, deterministic=True), rtol=1e-6)
+    assert result.act(batch).shape[0] == 2
+    assert loaded.action_space.contains(np.asarray(result.act(obs), loaded.action_space.dtype))
+
+
+def test_a_custom_env_factory_round_trip_train_load_watch(tmp_path, capsys):
+    # Before: config.json said "CartPole-v1", and load_policy and watch failed on the shapes.
+    out = tmp_path / "toy"
+    result = spinrl.ppo(Toy1D, output_dir=str(out), verbose=False, **TINY["ppo"])
+    recorded = json.loads((out / "config.json").read_text())["config"]["env"]
+    assert recorded.endswith(":Toy1D")
+    policy = load_policy(out, deterministic=True)
+    obs = np.array([1.5], np.float32)
+    assert policy(obs) == result.act(obs, deterministic=True)
+    assert main(["watch", str(out), "--episodes", "2", "--deterministic"]) == 0
+    assert "mean" in capsys.readouterr().out
+    record("custom env factory run", "load_policy and watch work", f"env recorded as {recorded}")
+
+
+def test_a_lambda_factory_records_its_registered_id_and_an_unnamed_one_needs_env_fn(tmp_path):
+    out = tmp_path / "acrobot"
+    spinrl.ppo(lambda: gym.make("Acrobot-v1"), output_dir=str(out), verbose=False, **TINY["ppo"])
+    assert json.loads((out / "config.json").read_text())["config"]["env"] == "Acrobot-v1"
+
+    out = tmp_path / "anonymous"
+    spinrl.ppo(lambda: Toy1D(), output_dir=str(out), verbose=False, **TINY["ppo"])
+    assert json.loads((out / "config.json").read_text())["config"]["env"].startswith("<factory")
+    load_policy(out)  # the shapes come from the checkpoint: no env needed
+    with pytest.raises(EnvError, match="pass env_fn"):
+        watch(out, episodes=1)
+    _, lengths = watch(out, episodes=1, env_fn=Toy1D)
+    assert lengths == [20]
+    with pytest.raises(EnvError, match="does not fit the policy"):
+        watch(out, episodes=1, env_fn=lambda: gym.make("CartPole-v1"))
+
+
+def test_async_off_policy_runs_checkpoint_and_resume_saying_it_is_not_exact(tmp_path, capsys):
+    # Before, SAC with async envs and an output directory stopped at the first checkpoint.
+    out = tmp_path / "sac_async"
+    kw = dict(env="Pendulum-v1", vectorization="async", num_envs=2, verbose=False)
+    tiny = {**TINY["sac"], "steps_per_epoch": 40}
+    spinrl.sac(output_dir=str(out), **kw, **tiny)
+    assert (out / "model.pt").is_file()
+    result = spinrl.sac(output_dir=str(out), resume=True, **kw, **{**tiny, "epochs": 2})
+    assert result.last_row["Epoch"] == 1
+    assert "resuming with fresh environments" in capsys.readouterr().err
+    record("async SAC with output dir", "checkpoints, resumes non-exactly", "resumed to epoch 1")
