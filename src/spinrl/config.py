@@ -99,18 +99,20 @@ def build_config(config_cls, values: dict[str, Any]):
 
 
 def field_docs(config_cls) -> dict[str, str]:
-    """The 'name: text' lines of a Config docstring, as {name: text}."""
+    """The 'name: text' lines of a Config's docstring and of the classes it extends (the
+    shared fields are documented once, in spinrl.run.RunConfig), as {name: text}."""
     docs: dict[str, str] = {}
-    current = None
     names = set(field_types(config_cls))
-    for line in (config_cls.__doc__ or "").splitlines():
-        stripped = line.strip()
-        head, sep, rest = stripped.partition(":")
-        if sep and head in names:
-            current = head
-            docs[head] = rest.strip()
-        elif current and stripped:
-            docs[current] += " " + stripped
-        else:
-            current = None
+    for klass in reversed(config_cls.__mro__):
+        current = None
+        for line in (klass.__doc__ or "").splitlines():
+            stripped = line.strip()
+            head, sep, rest = stripped.partition(":")
+            if sep and head in names:
+                current = head
+                docs[head] = rest.strip()
+            elif current and stripped:
+                docs[current] += " " + stripped
+            else:
+                current = None
     return docs

@@ -36,7 +36,7 @@ from spinrl.envs import (
 from spinrl.errors import ConfigError, DivergenceError, EnvError
 from spinrl.policies import actor_spec, flat_obs_dim
 from spinrl.rollout import Rollout
-from spinrl.run import Result, Run, validate_common
+from spinrl.run import Result, Run, Variant, validate_common
 
 ACTION_SPACES = (gym.spaces.Box,)
 
@@ -183,11 +183,19 @@ class OffPolicyLoop:
 
 
 def train_off_policy(
-    algo, cfg, make_agent, env_fn: EnvFn | None, output_dir, verbose, resume=False, callback=None
+    algo,
+    cfg,
+    make_agent,
+    env_fn: EnvFn | None,
+    output_dir,
+    verbose,
+    resume=False,
+    callback=None,
+    variant: Variant | None = None,
 ) -> Result:
     """Train with the loop in the module docstring; ``callback(run)`` runs after every epoch
     (``run.last_row``, ``run.last_episode_returns``); returning True ends training."""
-    run = Run(algo, cfg, output_dir, verbose, env_fn=env_fn)
+    run = Run(algo, cfg, output_dir, verbose, env_fn, variant)
     loop = OffPolicyLoop(run, make_agent, env_fn)
     for epoch in run.train(loop, resume, callback):
         loop.train_epoch(epoch)

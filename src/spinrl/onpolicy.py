@@ -30,7 +30,7 @@ from spinrl.envs import (
 from spinrl.errors import ConfigError, DivergenceError
 from spinrl.policies import VCritic, actor_spec, flat_obs_dim, make_actor
 from spinrl.rollout import Rollout
-from spinrl.run import Result, Run, validate_common
+from spinrl.run import Result, Run, Variant, validate_common
 
 ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box)
 
@@ -65,9 +65,9 @@ class Session:
         use_critic: bool = True,
         orthogonal: bool = False,
         log_std_init: float = -0.5,
-        saved_cfg=None,
+        variant: Variant | None = None,
     ) -> None:
-        self.lifecycle = Run(algo, cfg, output_dir, verbose, saved_cfg, env_fn)
+        self.lifecycle = Run(algo, cfg, output_dir, verbose, env_fn, variant)
         self.cfg = cfg = self.lifecycle.cfg
         self.epochs, streams = self.lifecycle.epochs, self.lifecycle.streams
         self.envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)

@@ -48,6 +48,61 @@ from spinrl.errors import CheckpointError, ConfigError, TrainingInterrupted
 from spinrl.logger import EpochLogger
 from spinrl.policies import ACTIVATIONS, action_clipper, build_actor
 
+# --- The fields every algorithm's Config shares ----------------------------------------------
+
+
+@dataclass
+class RunConfig:
+    """The fields every algorithm's Config has; an algorithm's Config subclasses this one,
+    adds its own fields and may change these defaults.
+
+    env: Gymnasium environment id, or "package.module:factory" for your own (when train()
+        gets an env_fn, the run records the factory's import path or its env's id here).
+    seed: the seed every random stream of the run is spawned from (agent, each env, torch).
+    num_envs: vector environments stepped together (N).
+    vectorization: "sync" (same process; exact resume) or "async" (one process per env;
+        resumes with fresh episodes).
+    steps_per_epoch: env steps per epoch, summed over the N envs (T = steps_per_epoch / N).
+    epochs: number of epochs; ignored when total_steps is set.
+    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
+    gamma: discount factor.
+    max_ep_len: time limit per episode (a truncation, not a termination); None keeps the
+        environment's own.
+    hid: hidden layer sizes of the networks, written [64,64] on the command line.
+    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
+    save_freq: write a checkpoint every save_freq epochs (and after the last).
+    """
+
+    env: str = "CartPole-v1"
+    seed: int = 0
+    num_envs: int = 1
+    vectorization: str = "sync"
+    steps_per_epoch: int = 4000
+    epochs: int = 50
+    total_steps: int | None = None
+    gamma: float = 0.99
+    max_ep_len: int | None = None
+    hid: tuple[int, ...] = (64, 64)
+    act: str = "tanh"
+    save_freq: int = 10
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Train as a named variant of another algorithm: VPG is pg with the GAE weight, DDPG is
+    TD3 with one critic, no smoothing and no delay. The run is recorded under the variant's
+    ``name`` with its own ``cfg`` (config.json, checkpoints, --resume)."""
+
+    name: str
+    cfg: object
+
+
+def fixed_fields(base_config, cfg, fixed: dict):
+    """The base algorithm's Config for a variant's ``cfg``: every field of ``cfg`` plus the
+    ``fixed`` ones that make the variant what it is."""
+    return base_config(**asdict(cfg), **fixed)
+
+
 # --- Plan: the budget and the random streams -------------------------------------------------
 
 
@@ -193,9 +248,15 @@ class Run:
     """One training run's lifecycle; see the module docstring."""
 
     def __init__(
-        self, algo: str, cfg, output_dir=None, verbose: bool = True, saved_cfg=None, env_fn=None
+        self,
+        algo: str,
+        cfg,
+        output_dir=None,
+        verbose: bool = True,
+        env_fn=None,
+        variant: Variant | None = None,
     ):
-        saved_cfg = saved_cfg or cfg  # what config.json holds (VPG saves its own Config)
+        algo, saved_cfg = (variant.name, variant.cfg) if variant else (algo, cfg)
         if env_fn is not None:  # record what the env really is, not the Config's default id
             name = env_name(env_fn)
             cfg, saved_cfg = replace(cfg, env=name), replace(saved_cfg, env=name)

@@ -31,43 +31,25 @@ from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
-from spinrl.run import Result
+from spinrl.run import Result, RunConfig, Variant
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     """Hyperparameters of the simplest policy gradient.
 
-    env: Gymnasium environment id (ignored when an env_fn is passed to train).
-    seed: seeds Python, NumPy, PyTorch and the environments.
-    num_envs: vector environments stepped together (N).
-    vectorization: "sync" (same process) or "async" (one process per env).
-    steps_per_epoch: env steps per epoch, summed over the N envs (T = steps_per_epoch / N).
-    epochs: policy updates; ignored when total_steps is set.
-    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
     phi: the weight Phi_t: total, rtg, rtg_baseline, q, advantage or gae.
-    gamma: discount factor (1.0 is Part 3's undiscounted return).
     lam: GAE lambda, used by phi = gae.
     pi_lr: policy learning rate (Adam).
     vf_lr: value-function learning rate (Adam), for the weights that need V.
     train_v_iters: value-function gradient steps per epoch.
     normalize_advantages: shift and scale Phi_t to mean 0, std 1 over the batch.
-    max_ep_len: time limit per episode; None keeps the environment's own.
-    hid: hidden layer sizes of the policy and value networks.
-    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
     normalize_obs: normalise observations with running statistics (saved with the model).
-    save_freq: write a checkpoint every save_freq epochs (and after the last).
     """
 
-    env: str = "CartPole-v1"
-    seed: int = 0
-    num_envs: int = 1
-    vectorization: str = "sync"
     steps_per_epoch: int = 5000
-    epochs: int = 50
-    total_steps: int | None = None
     phi: str = "rtg"
     gamma: float = 1.0
     lam: float = 0.97
@@ -75,11 +57,8 @@ class Config:
     vf_lr: float = 1e-3
     train_v_iters: int = 80
     normalize_advantages: bool = False
-    max_ep_len: int | None = None
     hid: tuple[int, ...] = field(default=(32,))
-    act: str = "tanh"
     normalize_obs: bool = False
-    save_freq: int = 10
 
 
 PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
@@ -101,14 +80,13 @@ def train(
     verbose: bool = True,
     resume: bool = False,
     callback=None,
-    algo: str = "pg",
-    saved_cfg=None,
+    variant: Variant | None = None,
 ) -> Result:
     """Train a policy with the simplest policy gradient; see the module docstring."""
     validate(cfg)
     use_critic = cfg.phi in returns.NEEDS_CRITIC
     session = Session(
-        algo, cfg, env_fn, output_dir, verbose, use_critic=use_critic, saved_cfg=saved_cfg
+        "pg", cfg, env_fn, output_dir, verbose, use_critic=use_critic, variant=variant
     )
     actor, critic, buf = session.actor, session.critic, session.buf
     optimizers = {"pi": torch.optim.Adam(actor.parameters(), lr=cfg.pi_lr)}

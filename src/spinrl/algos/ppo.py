@@ -26,7 +26,7 @@ steps, minibatches of 64, 10 epochs, normalised observations and rewards);
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,23 +37,15 @@ from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
 from spinrl.optim import FlatAdam
-from spinrl.run import Result
+from spinrl.run import Result, RunConfig
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     """Hyperparameters of PPO-clip.
 
-    env: Gymnasium environment id (ignored when an env_fn is passed to train).
-    seed: seeds Python, NumPy, PyTorch and the environments.
-    num_envs: vector environments stepped together (N).
-    vectorization: "sync" (same process) or "async" (one process per env).
-    steps_per_epoch: env steps per epoch, summed over the N envs (T = steps_per_epoch / N).
-    epochs: policy updates; ignored when total_steps is set.
-    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
-    gamma: discount factor.
     lam: GAE lambda.
     clip_ratio: epsilon of the clipped surrogate: how far the ratio may move per update.
     pi_lr: Adam learning rate of the policy.
@@ -75,19 +67,10 @@ class Config:
     reward_clip: bound of the scaled rewards.
     orthogonal_init: orthogonal weights (gain sqrt 2, policy head 0.01, value head 1).
     log_std_init: initial log standard deviation of the Gaussian policy.
-    max_ep_len: time limit per episode; None keeps the environment's own.
-    hid: hidden layer sizes of the policy and value networks.
-    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
-    save_freq: write a checkpoint every save_freq epochs (and after the last).
     """
 
-    env: str = "CartPole-v1"
-    seed: int = 0
     num_envs: int = 8
-    vectorization: str = "sync"
     steps_per_epoch: int = 1024
-    epochs: int = 50
-    total_steps: int | None = None
     gamma: float = 0.98
     lam: float = 0.8
     clip_ratio: float = 0.2
@@ -108,10 +91,6 @@ class Config:
     reward_clip: float = 10.0
     orthogonal_init: bool = True
     log_std_init: float = 0.0
-    max_ep_len: int | None = None
-    hid: tuple[int, ...] = field(default=(64, 64))
-    act: str = "tanh"
-    save_freq: int = 10
 
 
 PRESETS = {

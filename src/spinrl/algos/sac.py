@@ -27,24 +27,17 @@ from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
 from spinrl.policies import QEnsemble, SquashedGaussianActor
+from spinrl.run import RunConfig
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     """Hyperparameters of SAC; the defaults are Spinning Up's, except that the temperature
     alpha is tuned automatically (``--preset spinningup`` fixes it at 0.2, as Spinning Up).
 
-    env: Gymnasium environment id (ignored when an env_fn is passed to train).
-    seed: seeds Python, NumPy, PyTorch and the environments.
-    num_envs: vector environments stepped together (N).
-    vectorization: "sync" (same process) or "async" (one process per env).
-    steps_per_epoch: env steps per epoch (summed over the N envs); a test phase follows each.
-    epochs: number of epochs; ignored when total_steps is set.
-    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
     replay_size: capacity of the replay buffer in transitions.
-    gamma: discount factor.
     polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
     lr: Adam learning rate of the policy, the critics and alpha.
     alpha: a fixed entropy temperature; None tunes it automatically.
@@ -55,21 +48,11 @@ class Config:
     update_after: env steps collected before the first update.
     update_every: env steps between update phases; each phase takes as many gradient steps.
     num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
-    max_ep_len: time limit per episode; None keeps the environment's own.
-    hid: hidden layer sizes of the policy and the critics.
-    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
-    save_freq: write a checkpoint every save_freq epochs (and after the last).
     """
 
     env: str = "Pendulum-v1"
-    seed: int = 0
-    num_envs: int = 1
-    vectorization: str = "sync"
-    steps_per_epoch: int = 4000
     epochs: int = 100
-    total_steps: int | None = None
     replay_size: int = 1_000_000
-    gamma: float = 0.99
     polyak: float = 0.995
     lr: float = 1e-3
     alpha: float | None = None
@@ -80,7 +63,6 @@ class Config:
     update_after: int = 1000
     update_every: int = 50
     num_test_episodes: int = 10
-    max_ep_len: int | None = None
     hid: tuple[int, ...] = field(default=(256, 256))
     act: str = "relu"
     save_freq: int = 1

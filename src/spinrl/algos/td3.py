@@ -27,23 +27,16 @@ from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
 from spinrl.policies import DeterministicActor, QEnsemble
+from spinrl.run import Result, RunConfig, Variant
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     """Hyperparameters of TD3; the defaults are Spinning Up's.
 
-    env: Gymnasium environment id (ignored when an env_fn is passed to train).
-    seed: seeds Python, NumPy, PyTorch and the environments.
-    num_envs: vector environments stepped together (N).
-    vectorization: "sync" (same process) or "async" (one process per env).
-    steps_per_epoch: env steps per epoch (summed over the N envs); a test phase follows each.
-    epochs: number of epochs; ignored when total_steps is set.
-    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
     replay_size: capacity of the replay buffer in transitions.
-    gamma: discount factor.
     polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
     pi_lr: Adam learning rate of the policy.
     q_lr: Adam learning rate of the critics.
@@ -55,22 +48,14 @@ class Config:
     target_noise: std of the target policy smoothing noise, in action units.
     noise_clip: bound of the smoothing noise, in action units.
     policy_delay: critic updates per actor and target update.
+    n_critics: critics whose smallest estimate makes the target: 2 is clipped double Q, 1 is
+        DDPG's single critic.
     num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
-    max_ep_len: time limit per episode; None keeps the environment's own.
-    hid: hidden layer sizes of the policy and the critics.
-    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
-    save_freq: write a checkpoint every save_freq epochs (and after the last).
     """
 
     env: str = "Pendulum-v1"
-    seed: int = 0
-    num_envs: int = 1
-    vectorization: str = "sync"
-    steps_per_epoch: int = 4000
     epochs: int = 100
-    total_steps: int | None = None
     replay_size: int = 1_000_000
-    gamma: float = 0.99
     polyak: float = 0.995
     pi_lr: float = 1e-3
     q_lr: float = 1e-3
@@ -82,8 +67,8 @@ class Config:
     target_noise: float = 0.2
     noise_clip: float = 0.5
     policy_delay: int = 2
+    n_critics: int = 2
     num_test_episodes: int = 10
-    max_ep_len: int | None = None
     hid: tuple[int, ...] = field(default=(256, 256))
     act: str = "relu"
     save_freq: int = 1
@@ -96,8 +81,10 @@ def validate(cfg) -> None:
     offpolicy.validate(cfg)
     if not (cfg.pi_lr > 0 and cfg.q_lr > 0 and math.isfinite(cfg.pi_lr + cfg.q_lr)):
         raise ConfigError(f"learning rates must be positive, got {cfg.pi_lr} and {cfg.q_lr}")
-    if cfg.act_noise < 0 or cfg.target_noise < 0 or cfg.noise_clip < 0 or cfg.policy_delay < 1:
-        raise ConfigError("noise scales must be >= 0 and policy_delay >= 1")
+    if cfg.act_noise < 0 or cfg.target_noise < 0 or cfg.noise_clip < 0:
+        raise ConfigError("noise scales must be >= 0")
+    if cfg.policy_delay < 1 or cfg.n_critics < 1:
+        raise ConfigError("policy_delay and n_critics must be >= 1")
 
 
 def q_target(rewards, q_next_min, terminated, gamma) -> torch.Tensor:
@@ -111,11 +98,11 @@ class TD3Agent:
     LOGGED = ("Q1Vals", "LossPi", "LossQ")
     AVERAGE_ONLY = frozenset({"LossPi", "LossQ"})
 
-    def __init__(self, obs_dim: int, act_space, cfg, n_critics: int = 2) -> None:
+    def __init__(self, obs_dim: int, act_space, cfg) -> None:
         self.cfg = cfg
         self.actor = DeterministicActor(obs_dim, act_space, cfg.hid, cfg.act)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.q = QEnsemble(obs_dim, act_space.shape[0], cfg.hid, cfg.act, n=n_critics)
+        self.q = QEnsemble(obs_dim, act_space.shape[0], cfg.hid, cfg.act, n=cfg.n_critics)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         # One flat buffer per network (spinrl.optim): one Adam step, one Polyak average.
         self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.pi_lr}])
@@ -190,16 +177,13 @@ def train(
     verbose: bool = True,
     resume: bool = False,
     callback=None,
-):
+    variant: Variant | None = None,
+) -> Result:
     """Train with TD3; see the module docstring."""
     validate(cfg)
-    return train_off_policy(
-        "td3",
-        cfg,
-        lambda obs_dim, space: TD3Agent(obs_dim, space, cfg),
-        env_fn,
-        output_dir,
-        verbose,
-        resume,
-        callback,
-    )
+
+    def make_agent(obs_dim, act_space):
+        return TD3Agent(obs_dim, act_space, cfg)
+
+    args = (env_fn, output_dir, verbose, resume, callback, variant)
+    return train_off_policy("td3", cfg, make_agent, *args)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -33,23 +33,15 @@ from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
-from spinrl.run import Result
+from spinrl.run import Result, RunConfig
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     """Hyperparameters of TRPO; the defaults are Spinning Up's.
 
-    env: Gymnasium environment id (ignored when an env_fn is passed to train).
-    seed: seeds Python, NumPy, PyTorch and the environments.
-    num_envs: vector environments stepped together (N).
-    vectorization: "sync" (same process) or "async" (one process per env).
-    steps_per_epoch: env steps per epoch, summed over the N envs.
-    epochs: policy updates; ignored when total_steps is set.
-    total_steps: training budget in env steps; sets epochs = ceil(total_steps / steps_per_epoch).
-    gamma: discount factor.
     lam: GAE lambda.
     delta: the trust region: the largest mean KL(pi_old || pi_new) a step may reach.
     vf_lr: Adam learning rate of the value function.
@@ -59,20 +51,8 @@ class Config:
     backtrack_iters: how many times the line search may shrink the step.
     backtrack_coeff: the factor it shrinks by each time.
     normalize_obs: normalise observations with running statistics (saved with the model).
-    max_ep_len: time limit per episode; None keeps the environment's own.
-    hid: hidden layer sizes of the policy and value networks.
-    act: activation between hidden layers (tanh, relu, elu, gelu, silu).
-    save_freq: write a checkpoint every save_freq epochs (and after the last).
     """
 
-    env: str = "CartPole-v1"
-    seed: int = 0
-    num_envs: int = 1
-    vectorization: str = "sync"
-    steps_per_epoch: int = 4000
-    epochs: int = 50
-    total_steps: int | None = None
-    gamma: float = 0.99
     lam: float = 0.97
     delta: float = 0.01
     vf_lr: float = 1e-3
@@ -82,10 +62,6 @@ class Config:
     backtrack_iters: int = 10
     backtrack_coeff: float = 0.8
     normalize_obs: bool = False
-    max_ep_len: int | None = None
-    hid: tuple[int, ...] = field(default=(64, 64))
-    act: str = "tanh"
-    save_freq: int = 10
 
 
 PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
