@@ -15,6 +15,7 @@ from spinrl.checkpoint import load_checkpoint
 from spinrl.config import build_config
 from spinrl.errors import ConfigError, DivergenceError, EnvError
 from spinrl.policies import make_actor
+from spinrl.presets import NAMED
 
 FAST = dict(steps_per_epoch=400, epochs=2, verbose=False, hid=(16,))
 
@@ -172,7 +173,7 @@ def test_run_directory_holds_config_progress_events_and_a_loadable_checkpoint(tm
 
 
 def test_vpg_preset_spinningup_is_spinning_ups_vpg_and_the_default_differs_only_in_pi_lr():
-    cfg = build_config(vpg.Config, vpg.PRESETS["spinningup"])
+    cfg = build_config(vpg.Config, NAMED["vpg"]["spinningup"])
     assert (cfg.steps_per_epoch, cfg.gamma, cfg.lam, cfg.pi_lr, cfg.vf_lr) == (
         4000,
         0.99,

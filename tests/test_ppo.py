@@ -17,6 +17,7 @@ from spinrl.buffers import RolloutBuffer
 from spinrl.envs import ObsNormalizer, make_vec_env
 from spinrl.optim import FlatAdam
 from spinrl.policies import CategoricalActor, VCritic
+from spinrl.presets import NAMED
 from spinrl.rollout import Rollout
 
 
@@ -129,7 +130,7 @@ def test_spinningup_preset_and_overrides():
         verbose=False,
     )
     assert 1 <= result.last_row["StopIter"] <= 80
-    assert ppo.PRESETS["spinningup"]["target_kl"] == 0.01
+    assert NAMED["ppo"]["spinningup"]["target_kl"] == 0.01
     with pytest.raises(spinrl.errors.ConfigError, match="no preset 'zoo'"):
         spinrl.ppo(env="CartPole-v1", preset="zoo")
 
@@ -152,7 +153,7 @@ def test_kl_estimators_against_their_formulas():
     k1, _ = ppo.ratio_stats(logp, logp_old, 0.2, "k1")
     torch.testing.assert_close(k3, ((r - 1) - r.log()).mean())
     torch.testing.assert_close(k1, (logp_old - logp).mean())
-    assert ppo.PRESETS["spinningup"]["kl_estimator"] == "k1"
+    assert NAMED["ppo"]["spinningup"]["kl_estimator"] == "k1"
 
 
 def test_after_a_kl_stop_only_the_value_function_keeps_training():

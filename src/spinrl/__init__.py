@@ -17,21 +17,20 @@ def _api(name: str):
     def run(env_fn=None, *, output_dir=None, verbose=True, resume=False, callback=None, **config):
         from spinrl.algos import ALGOS
         from spinrl.config import build_config
-        from spinrl.errors import ConfigError
+        from spinrl.presets import preset_fields
 
         module = ALGOS[name]
         preset = config.pop("preset", None)
         if preset is not None:
-            presets = getattr(module, "PRESETS", {})
-            if preset not in presets:
-                raise ConfigError(f"{name} has no preset {preset!r}; it has {sorted(presets)}")
-            config = {**presets[preset], **config}
+            env_id = config.get("env", module.Config().env)
+            config = {**preset_fields(name, preset, env_id), **config}
         cfg = build_config(module.Config, config)
         return module.train(cfg, env_fn, output_dir, verbose, resume, callback)
 
     run.__name__ = name
     run.__doc__ = (
-        f"Train with {name}; keyword arguments are the fields of spinrl.algos.{name}.Config."
+        f"Train with {name}; keyword arguments are the fields of spinrl.algos.{name}.Config; "
+        "preset= names a set from spinrl.presets ('tuned': the settings listed for the env)."
     )
     return run
 

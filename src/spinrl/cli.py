@@ -99,13 +99,15 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint"
     )
-    presets = getattr(module, "PRESETS", {})
-    if presets:
-        parser.add_argument(
-            "--preset",
-            choices=sorted(presets),
-            help="start from a published set of hyperparameters; given fields still win",
-        )
+    from spinrl import presets
+
+    parser.add_argument(
+        "--preset",
+        choices=presets.choices(algo),
+        help="start from a published set of hyperparameters (given fields still win); by "
+        "default the tuned settings for the env when spinrl.presets lists it, 'none' for "
+        "the plain defaults",
+    )
     return parser
 
 
@@ -154,13 +156,12 @@ def plan_runs(algo: str, argv: list[str]):
             raise ConfigError("--resume continues one run; give each field one value")
         given = {n: [list(v[0]) if isinstance(v[0], tuple) else v[0]] for n, v in given.items()}
         return None, _plan_resume(algo, module, given, Path(args.resume)), args
-    preset = getattr(module, "PRESETS", {}).get(getattr(args, "preset", None), {})
-    given = {**{n: [v] for n, v in preset.items()}, **given}
     default_env = given.get("env", [module.Config().env])[0]
     grid = ExperimentGrid(args.exp_name or f"{algo}_{default_env}", data_dir=args.data_dir)
     for name, values in given.items():
         grid.add(name, values)
     trials = grid.trials()
+    args.preset_lines = _apply_presets(algo, module, args.preset, trials)
     check_algo_values(algo, trials)
     for env_id in sorted({t.values.get("env", module.Config().env) for t in trials}):
         env = make_env(env_id)
@@ -171,12 +172,34 @@ def plan_runs(algo: str, argv: list[str]):
     return grid, trials, args
 
 
+def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
+    """Put the preset's fields under each trial's own: a named preset, or (by default, and
+    with --preset tuned) the tuned settings for the trial's env. Returns the lines to print."""
+    from spinrl import presets
+
+    lines = []
+    for trial in trials:
+        env_id = trial.values.get("env", module.Config().env)
+        if preset is None and presets.tuned(algo, env_id) is None:
+            continue
+        fields = presets.preset_fields(algo, preset or "tuned", env_id)
+        trial.values = {**fields, **trial.values}
+        entry = presets.tuned(algo, env_id)
+        if preset in (None, "tuned") and entry is not None:
+            line = presets.describe(algo, env_id, entry)
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
 def cmd_train(args) -> int:
     from spinrl.checkpoint import write_json
     from spinrl.grid import is_completed, run_trial
 
     module = _algo_module(args.algo)
     grid, trials, opts = plan_runs(args.algo, args.rest)
+    for line in getattr(opts, "preset_lines", []):
+        print(line)
     if grid is None:  # --resume
         ((cfg, path),) = trials
         result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet, resume=True)
@@ -208,6 +231,7 @@ def cmd_train(args) -> int:
         backend=opts.backend,
         ray_address=opts.ray_address,
         overwrite=opts.overwrite,
+        trials=trials,
     )
     failed = [t for t in done if t.status == "FAILED"]
     return 1 if failed else 0

@@ -134,14 +134,16 @@ class ExperimentGrid:
         cpus_per_trial: float = 1.0,
         overwrite: bool = False,
         console: Console | None = None,
+        trials: list[Trial] | None = None,
     ) -> list[Trial]:
         """Run every trial; returns them with their final status.
 
         ``algo`` is a spinrl algorithm name, or a picklable top-level function called as
         ``fn(output_dir=..., **values)``. With an algorithm name every variant is checked
-        against its Config before anything starts.
+        against its Config before anything starts. ``trials``: these trials of the grid as
+        planned (the command line adds preset fields to them) instead of ``self.trials()``.
         """
-        trials = self.trials()
+        trials = self.trials() if trials is None else trials
         if isinstance(algo, str):
             check_algo_values(algo, trials)
         for trial in trials:

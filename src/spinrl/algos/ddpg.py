@@ -51,9 +51,6 @@ class Config(RunConfig):
     save_freq: int = 1
 
 
-PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
-
-
 FIXED = dict(n_critics=1, target_noise=0.0, policy_delay=1)  # TD3 without its three fixes
 
 

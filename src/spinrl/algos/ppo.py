@@ -51,6 +51,7 @@ class Config(RunConfig):
     pi_lr: Adam learning rate of the policy.
     vf_lr: Adam learning rate of the value function.
     anneal_lr: decay both learning rates linearly to 0 over training.
+    anneal_clip: decay clip_ratio linearly to 0 over training too (SB3's lin_ clip_range).
     update_epochs: passes over the batch per update.
     minibatch_size: samples per gradient step.
     normalize_advantages: normalise advantages per minibatch to mean 0, std 1.
@@ -77,6 +78,7 @@ class Config(RunConfig):
     pi_lr: float = 1e-3
     vf_lr: float = 1e-3
     anneal_lr: bool = True
+    anneal_clip: bool = False
     update_epochs: int = 10
     minibatch_size: int = 256
     normalize_advantages: bool = True
@@ -91,55 +93,6 @@ class Config(RunConfig):
     reward_clip: float = 10.0
     orthogonal_init: bool = True
     log_std_init: float = 0.0
-
-
-PRESETS = {
-    # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
-    # observation and reward normalisation): many small minibatch steps per sample.
-    "mujoco": dict(
-        num_envs=1,
-        steps_per_epoch=2048,
-        minibatch_size=64,
-        update_epochs=10,
-        pi_lr=3e-4,
-        vf_lr=3e-4,
-        gamma=0.99,
-        lam=0.95,
-        anneal_lr=True,
-        normalize_obs=True,
-        normalize_reward=True,
-        max_grad_norm=0.5,
-        log_std_init=0.0,
-        ent_coef=0.0,
-        clip_ratio=0.2,
-    ),
-    # Spinning Up's PPO (spinup/algos/pytorch/ppo): 4000 steps, 80 full-batch policy steps
-    # with early stopping on the k1 KL estimate, 80 value steps with their own learning rate
-    # whether or not the policy stopped, no clipping of gradients. The joint loss with
-    # vf_coef 1 has the same gradients as Spinning Up's two losses (they share no
-    # parameter), and one Adam with two groups is two Adams.
-    "spinningup": dict(
-        num_envs=1,
-        steps_per_epoch=4000,
-        gamma=0.99,
-        lam=0.97,
-        clip_ratio=0.2,
-        pi_lr=3e-4,
-        vf_lr=1e-3,
-        anneal_lr=False,
-        update_epochs=80,
-        minibatch_size=4000,
-        target_kl=0.01,
-        kl_estimator="k1",
-        max_grad_norm=None,
-        orthogonal_init=False,
-        log_std_init=-0.5,
-        ent_coef=0.0,
-        vf_coef=1.0,
-        hid=(64, 64),
-        act="tanh",
-    ),
-}
 
 
 def validate(cfg: Config) -> None:
@@ -248,10 +201,11 @@ def train(
         eps=1e-5,
     )
     for epoch in session.run({"opt": opt}, resume, callback):
+        frac = 1.0 - epoch / session.epochs
         if cfg.anneal_lr:  # detail: learning rate annealed linearly to 0
-            frac = 1.0 - epoch / session.epochs
             opt.param_groups[0]["lr"] = frac * cfg.pi_lr
             opt.param_groups[1]["lr"] = frac * cfg.vf_lr
+        clip = frac * cfg.clip_ratio if cfg.anneal_clip else cfg.clip_ratio
         # 1. Collect with the vector envs (detail: time limits bootstrap from V(final obs)).
         session.collect()
         # 2. detail: GAE-lambda advantages and lambda-return value targets.
@@ -260,7 +214,7 @@ def train(
         )
         data = buf.flat(adv=adv, v_targets=v_targets, v_old=buf.values)
         # 3. Several passes of minibatch updates on the clipped surrogate.
-        losses_pi, losses_v, policy_steps = update(actor, critic, opt, data, cfg, session.rng)
+        losses_pi, losses_v, policy_steps = update(actor, critic, opt, data, cfg, session.rng, clip)
         # Losses are checked once per epoch (a NaN spreads to every later step): the run
         # stops before the bad parameters reach a checkpoint.
         if policy_steps:
@@ -270,7 +224,7 @@ def train(
         # and the updated policy's entropy.
         with torch.no_grad():
             logp, entropy = actor.log_prob_and_entropy(data["obs"], data["actions"])
-            kl, clip_frac = ratio_stats(logp, data["logp"], cfg.clip_ratio, cfg.kl_estimator)
+            kl, clip_frac = ratio_stats(logp, data["logp"], clip, cfg.kl_estimator)
         session.end_epoch(
             epoch,
             LossPi=losses_pi.mean().item(),
@@ -284,9 +238,11 @@ def train(
     return session.result()
 
 
-def update(actor, critic, opt, data: dict, cfg: Config, rng) -> tuple:
-    """update_epochs passes of shuffled minibatch steps on the joint loss. Returns the policy
-    losses and the value losses of every step (tensors) and the number of policy steps."""
+def update(actor, critic, opt, data: dict, cfg: Config, rng, clip: float | None = None):
+    """update_epochs passes of shuffled minibatch steps on the joint loss, clipping the ratio
+    at ``clip`` (cfg.clip_ratio by default). Returns the policy losses and the value losses
+    of every step (tensors) and the number of policy steps."""
+    clip = cfg.clip_ratio if clip is None else clip
     losses_pi, losses_v = [], []
     policy_on = True
     for _ in range(cfg.update_epochs):
@@ -298,7 +254,7 @@ def update(actor, critic, opt, data: dict, cfg: Config, rng) -> tuple:
                 critic(mb["obs"]),
                 mb["v_old"],
                 mb["v_targets"],
-                cfg.clip_ratio if cfg.clip_vloss else None,  # detail: clipped value loss
+                clip if cfg.clip_vloss else None,  # detail: clipped value loss
             )
             loss = cfg.vf_coef * loss_v
             if policy_on:
@@ -308,10 +264,10 @@ def update(actor, critic, opt, data: dict, cfg: Config, rng) -> tuple:
                 else:  # no entropy term in the gradient: skip computing it per step
                     logp = actor.log_prob(mb["obs"], mb["actions"])
                 if cfg.target_kl is not None:  # detail: KL early stopping, as in Spinning Up
-                    kl = ratio_stats(logp, mb["logp"], cfg.clip_ratio, cfg.kl_estimator)[0]
+                    kl = ratio_stats(logp, mb["logp"], clip, cfg.kl_estimator)[0]
                     policy_on = bool(kl <= 1.5 * cfg.target_kl)
             if policy_on:
-                loss_pi = clipped_surrogate(logp, mb["logp"], mb["adv"], cfg.clip_ratio)
+                loss_pi = clipped_surrogate(logp, mb["logp"], mb["adv"], clip)
                 loss = loss + loss_pi  # one joint loss, one backward, one optimiser step
                 losses_pi.append(loss_pi.detach())
             opt.zero_grad()

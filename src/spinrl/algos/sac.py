@@ -68,9 +68,6 @@ class Config(RunConfig):
     save_freq: int = 1
 
 
-PRESETS = {"spinningup": dict(alpha=0.2)}
-
-
 def validate(cfg: Config) -> None:
     offpolicy.validate(cfg)
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):

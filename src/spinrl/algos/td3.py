@@ -74,9 +74,6 @@ class Config(RunConfig):
     save_freq: int = 1
 
 
-PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
-
-
 def validate(cfg) -> None:
     offpolicy.validate(cfg)
     if not (cfg.pi_lr > 0 and cfg.q_lr > 0 and math.isfinite(cfg.pi_lr + cfg.q_lr)):

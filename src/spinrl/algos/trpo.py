@@ -64,9 +64,6 @@ class Config(RunConfig):
     normalize_obs: bool = False
 
 
-PRESETS = {"spinningup": {}}  # the defaults already are Spinning Up's
-
-
 def validate(cfg: Config) -> None:
     """ConfigError for values no run could use (checked before anything is created)."""
     onpolicy.validate(cfg)

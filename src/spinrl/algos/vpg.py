@@ -44,9 +44,6 @@ class Config(RunConfig):
     normalize_obs: bool = False
 
 
-PRESETS = {"spinningup": dict(pi_lr=3e-4)}  # Spinning Up's VPG exactly
-
-
 FIXED = dict(phi="gae", normalize_advantages=True)  # what makes pg VPG
 
 

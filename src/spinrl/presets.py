@@ -1,0 +1,315 @@
+"""Published hyperparameters, in one table: named presets, and tuned settings per environment.
+
+    NAMED[algo][name]      --preset NAME (mujoco, spinningup), or preset=NAME in Python
+    TUNED[algo][env_id]    applied by ``spinrl train ALGO --env ID`` when the id is listed,
+                           with one line saying so; explicit flags still win, and
+                           ``--preset none`` keeps the plain Config defaults. In Python,
+                           preset="tuned" applies them (the API never changes a field unasked).
+
+The tuned entries translate rl-baselines3-zoo's hyperparams/{ppo,sac,td3}.yml (DLR-RM/
+rl-baselines3-zoo at commit 22e3ff2, April 2026) field by field, with Stable-Baselines3's
+defaults for the fields the zoo leaves out:
+
+    PPO  n_envs -> num_envs; n_steps * n_envs -> steps_per_epoch; batch_size ->
+         minibatch_size; n_epochs -> update_epochs; learning_rate -> pi_lr = vf_lr (lin_ ->
+         anneal_lr); clip_range -> clip_ratio (lin_ -> anneal_clip); gae_lambda -> lam;
+         normalize -> normalize_obs and normalize_reward; vf_coef -> 2 * vf_coef (SB3's value
+         loss is the mean squared error, spinrl's half of it); net_arch, activation_fn,
+         ortho_init, log_std_init as named.
+    SAC  learning_rate -> lr; buffer_size -> replay_size; learning_starts -> start_steps =
+         update_after (SB3 acts uniformly at random until learning starts); tau -> polyak =
+         1 - tau; train_freq = gradient_steps -> update_every; ent_coef 'auto' -> alpha None
+         (alpha_init 1, as SB3), a number -> alpha.
+    TD3  as SAC, learning_rate -> pi_lr = q_lr; SB3 adds its noise in the policy's [-1, 1]
+         units, spinrl in the action's own: noise_std, target noise 0.2 and its clip 0.5 are
+         multiplied by the action range's half-width (2 on Pendulum-v1, 1 elsewhere here).
+
+What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
+it: gSDE exploration (use_sde), Ornstein-Uhlenbeck noise, learning-rate schedules for SAC.
+``budget`` is the zoo's n_timesteps; benchmarks/tuned.py measures every entry against the
+zoo's published return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spinrl.errors import ConfigError
+
+ZOO = "rl-baselines3-zoo hyperparams/{}.yml (commit 22e3ff2)"
+
+NAMED: dict[str, dict[str, dict]] = {
+    "pg": {"spinningup": {}},  # the defaults already are Spinning Up's
+    "vpg": {"spinningup": dict(pi_lr=3e-4)},  # Spinning Up's VPG exactly
+    "trpo": {"spinningup": {}},
+    "ddpg": {"spinningup": {}},
+    "td3": {"spinningup": {}},
+    "sac": {"spinningup": dict(alpha=0.2)},
+    "ppo": {
+        # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
+        # observation and reward normalisation): many small minibatch steps per sample.
+        "mujoco": dict(
+            num_envs=1,
+            steps_per_epoch=2048,
+            minibatch_size=64,
+            update_epochs=10,
+            pi_lr=3e-4,
+            vf_lr=3e-4,
+            gamma=0.99,
+            lam=0.95,
+            anneal_lr=True,
+            normalize_obs=True,
+            normalize_reward=True,
+            max_grad_norm=0.5,
+            log_std_init=0.0,
+            ent_coef=0.0,
+            clip_ratio=0.2,
+        ),
+        # Spinning Up's PPO (spinup/algos/pytorch/ppo): 4000 steps, 80 full-batch policy
+        # steps with early stopping on the k1 KL estimate, 80 value steps with their own
+        # learning rate whether or not the policy stopped, no clipping of gradients. The
+        # joint loss with vf_coef 1 has the same gradients as Spinning Up's two losses (they
+        # share no parameter), and one Adam with two groups is two Adams.
+        "spinningup": dict(
+            num_envs=1,
+            steps_per_epoch=4000,
+            gamma=0.99,
+            lam=0.97,
+            clip_ratio=0.2,
+            pi_lr=3e-4,
+            vf_lr=1e-3,
+            anneal_lr=False,
+            update_epochs=80,
+            minibatch_size=4000,
+            target_kl=0.01,
+            kl_estimator="k1",
+            max_grad_norm=None,
+            orthogonal_init=False,
+            log_std_init=-0.5,
+            ent_coef=0.0,
+            vf_coef=1.0,
+            hid=(64, 64),
+            act="tanh",
+        ),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """Settings for one (algorithm, environment): the Config fields, where they come from,
+    the training budget they were published with, and what spinrl does differently."""
+
+    fields: dict
+    source: str
+    budget: int
+    differs: str = ""
+
+
+def _zoo_ppo(
+    budget,
+    *,
+    n_envs=1,
+    n_steps=2048,
+    batch_size=64,
+    n_epochs=10,
+    lr=3e-4,
+    lin_lr=False,
+    clip=0.2,
+    lin_clip=False,
+    gamma=0.99,
+    lam=0.95,
+    ent_coef=0.0,
+    vf_coef=0.5,
+    max_grad_norm=0.5,
+    normalize=False,
+    log_std_init=0.0,
+    ortho=True,
+    differs="",
+) -> Tuned:
+    fields = dict(
+        num_envs=n_envs,
+        steps_per_epoch=n_envs * n_steps,
+        minibatch_size=min(batch_size, n_envs * n_steps),  # SB3 takes the whole batch then
+        update_epochs=n_epochs,
+        pi_lr=lr,
+        vf_lr=lr,
+        anneal_lr=lin_lr,
+        clip_ratio=clip,
+        anneal_clip=lin_clip,
+        gamma=gamma,
+        lam=lam,
+        ent_coef=ent_coef,
+        vf_coef=2 * vf_coef,
+        max_grad_norm=max_grad_norm,
+        normalize_obs=normalize,
+        normalize_reward=normalize,
+        log_std_init=log_std_init,
+        orthogonal_init=ortho,
+        normalize_advantages=True,
+        clip_vloss=False,
+        target_kl=None,
+        hid=(64, 64),
+        act="tanh",
+    )
+    return Tuned(fields, ZOO.format("ppo"), int(budget), differs)
+
+
+def _zoo_sac(
+    budget,
+    *,
+    lr=3e-4,
+    buffer=1_000_000,
+    starts=100,
+    batch=256,
+    tau=0.005,
+    gamma=0.99,
+    train_freq=1,
+    alpha=None,
+    net=(256, 256),
+    differs="",
+) -> Tuned:
+    fields = dict(
+        lr=lr,
+        replay_size=buffer,
+        start_steps=starts,
+        update_after=starts,
+        batch_size=batch,
+        polyak=1.0 - tau,
+        gamma=gamma,
+        update_every=train_freq,
+        alpha=alpha,
+        alpha_init=1.0,
+        hid=net,
+        act="relu",
+    )
+    return Tuned(fields, ZOO.format("sac"), int(budget), differs)
+
+
+def _zoo_td3(
+    budget,
+    *,
+    half_range=1.0,
+    lr=1e-3,
+    buffer=1_000_000,
+    starts=100,
+    batch=256,
+    tau=0.005,
+    gamma=0.99,
+    train_freq=1,
+    noise=0.1,
+    net=(400, 300),
+    differs="",
+) -> Tuned:
+    fields = dict(
+        pi_lr=lr,
+        q_lr=lr,
+        replay_size=buffer,
+        start_steps=starts,
+        update_after=starts,
+        batch_size=batch,
+        polyak=1.0 - tau,
+        gamma=gamma,
+        update_every=train_freq,
+        act_noise=noise * half_range,
+        target_noise=0.2 * half_range,
+        noise_clip=0.5 * half_range,
+        policy_delay=2,
+        hid=net,
+        act="relu",
+    )
+    return Tuned(fields, ZOO.format("td3"), int(budget), differs)
+
+
+GSDE = "the zoo explores with gSDE (use_sde), which spinrl does not have: a plain Gaussian"
+MUJOCO = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "Swimmer-v5")
+SPINNINGUP_SETTINGS = "Spinning Up's defaults, measured in benchmarks/results/mujoco_returns.md"
+
+# fmt: off
+TUNED: dict[str, dict[str, Tuned]] = {
+    "ppo": {
+        "CartPole-v1": _zoo_ppo(1e5, n_envs=8, n_steps=32, batch_size=256, n_epochs=20,
+                                lr=1e-3, lin_lr=True, clip=0.2, lin_clip=True, gamma=0.98,
+                                lam=0.8),
+        "Acrobot-v1": _zoo_ppo(1e6, n_envs=16, n_steps=256, n_epochs=4, lam=0.94,
+                               normalize=True),
+        "MountainCar-v0": _zoo_ppo(1e6, n_envs=16, n_steps=16, n_epochs=4, lam=0.98,
+                                   normalize=True),
+        "Pendulum-v1": _zoo_ppo(1e5, n_envs=4, n_steps=1024, lr=1e-3, gamma=0.9, differs=GSDE),
+        "MountainCarContinuous-v0": _zoo_ppo(
+            2e4, n_steps=8, batch_size=256, gamma=0.9999, lr=7.77e-5, ent_coef=0.00429,
+            clip=0.1, lam=0.9, max_grad_norm=5.0, vf_coef=0.19, log_std_init=-3.29,
+            ortho=False, normalize=True, differs=GSDE),
+        "LunarLander-v3": _zoo_ppo(1e6, n_envs=16, n_steps=1024, n_epochs=4, lam=0.98,
+                                   gamma=0.999, ent_coef=0.01),
+        "LunarLanderContinuous-v3": _zoo_ppo(1e6, n_envs=16, n_steps=1024, n_epochs=4,
+                                             lam=0.98, gamma=0.999, ent_coef=0.01),
+        "BipedalWalker-v3": _zoo_ppo(5e6, n_envs=32, n_steps=2048, gamma=0.999, clip=0.18,
+                                     normalize=True),
+    },
+    "sac": {
+        "Pendulum-v1": _zoo_sac(2e4, lr=1e-3),
+        "MountainCarContinuous-v0": _zoo_sac(
+            5e4, buffer=50_000, batch=512, alpha=0.1, train_freq=32, gamma=0.9999, tau=0.01,
+            starts=0, net=(64, 64), differs=GSDE + " (its log_std_init -3.67 is gSDE's)"),
+        "LunarLanderContinuous-v3": _zoo_sac(
+            5e5, lr=7.3e-4, tau=0.01, starts=10_000, net=(400, 300),
+            differs="the zoo decays the learning rate linearly to 0; spinrl's SAC keeps it"),
+        "BipedalWalker-v3": _zoo_sac(
+            5e5, lr=7.3e-4, buffer=300_000, gamma=0.98, tau=0.02, train_freq=64,
+            starts=10_000, net=(400, 300), differs=GSDE),
+    },
+    "td3": {
+        "Pendulum-v1": _zoo_td3(2e4, half_range=2.0, gamma=0.98, buffer=200_000,
+                                starts=10_000),
+        "MountainCarContinuous-v0": _zoo_td3(
+            3e5, noise=0.5, differs="the zoo explores with Ornstein-Uhlenbeck noise of std 0.5; "
+            "spinrl with Gaussian noise of the same std"),
+        "LunarLanderContinuous-v3": _zoo_td3(3e5, gamma=0.98, buffer=200_000, starts=10_000),
+        "BipedalWalker-v3": _zoo_td3(1e6, gamma=0.98, buffer=200_000, starts=10_000),
+    },
+}
+# fmt: on
+for _task in MUJOCO:
+    TUNED["ppo"][_task] = Tuned(
+        NAMED["ppo"]["mujoco"],
+        "CleanRL ppo_continuous_action.py (--preset mujoco), measured in mujoco_returns.md",
+        10**6,
+    )
+    for _algo in ("sac", "td3"):
+        TUNED[_algo][_task] = Tuned({}, SPINNINGUP_SETTINGS, 300_000)
+
+
+def tuned(algo: str, env_id: str) -> Tuned | None:
+    return TUNED.get(algo, {}).get(env_id)
+
+
+def choices(algo: str) -> list[str]:
+    """What --preset accepts for ``algo``."""
+    return [*sorted(NAMED.get(algo, {})), "tuned", "none"]
+
+
+def preset_fields(algo: str, preset: str, env_id: str) -> dict:
+    """The fields ``preset`` sets for ``algo`` on ``env_id``; ConfigError naming the choices
+    for an unknown preset, or for "tuned" where the table lists nothing."""
+    if preset == "none":
+        return {}
+    if preset == "tuned":
+        entry = tuned(algo, env_id)
+        if entry is None:
+            listed = ", ".join(TUNED.get(algo, {})) or "none"
+            raise ConfigError(f"no tuned settings for {algo} on {env_id}; listed: {listed}")
+        return dict(entry.fields)
+    if preset not in NAMED.get(algo, {}):
+        raise ConfigError(
+            f"{algo} has no preset {preset!r}; choose one of {', '.join(choices(algo))}"
+        )
+    return dict(NAMED[algo][preset])
+
+
+def describe(algo: str, env_id: str, entry: Tuned) -> str:
+    """The one line that says tuned settings were applied and where they come from."""
+    line = f"spinrl: {algo} on {env_id}: tuned settings from {entry.source}"
+    if entry.differs:
+        line += f"; differs: {entry.differs}"
+    return line + " (--preset none for the plain defaults)"
