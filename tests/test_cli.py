@@ -25,6 +25,25 @@ TINY = ["--steps-per-epoch", "200", "--epochs", "2", "--hid", "[8]", "--quiet"]
         (["train", "vpg", "--steps-per-epoch", "10", "--num-envs", "3"], "multiple of num_envs"),
         (["train", "vpg", "--exp-name", "../evil"], "experiment name '../evil' may only use"),
         (["plot", "does/not/exist"], "does/not/exist does not exist"),
+        (["train", "ppo", "--max-ep-len", "-3"], "max_ep_len must be a positive number"),
+        (["train", "ppo", "--env", "Blackjack-v1"], "observation space Tuple is not supported"),
+        (["train", "ppo", "--env", "ALE/Pong-v5"], "pip install ale-py"),
+        (["train", "ppo", "--hid", "64", "64"], "--hid 64 64: a list is written in brackets"),
+        (["train", "ppo", "--hid", "64", "128"], "--hid [64,128] is one value"),
+        (
+            [
+                "train",
+                "ppo",
+                "--seed",
+                "0",
+                "1",
+                "--backend",
+                "ray",
+                "--ray-address",
+                "127.0.0.1:1",
+            ],
+            "cannot reach a Ray cluster at 127.0.0.1:1",
+        ),
         ([], "the following arguments are required"),
     ],
 )
@@ -116,3 +135,35 @@ def test_an_unfinished_run_is_not_restarted_silently(tmp_path, capsys):
     assert f"--resume {run}" in capsys.readouterr().err
     assert (run / "progress.csv").read_text() == "Epoch,TotalEnvInteracts\n0,200\n"
     assert main([*argv, "--overwrite"]) == 0
+
+
+def test_python_spellings_of_options_are_accepted(tmp_path):
+    argv = ["--total_steps", "1000", "--max_ep_len=50", "--data-dir", str(tmp_path)]
+    _, (trial,), _ = plan_runs("vpg", argv)
+    assert trial.values["total_steps"] == 1000 and trial.values["max_ep_len"] == 50
+
+
+def test_watch_refuses_zero_episodes_in_one_line(tmp_path, capsys):
+    argv = ["train", "pg", "--data-dir", str(tmp_path), "--exp-name", "w", *TINY]
+    assert main(argv) == 0
+    capsys.readouterr()
+    for episodes in ("0", "-1"):
+        assert main(["watch", str(tmp_path / "w" / "w_s0"), "--episodes", episodes]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "episodes must be at least 1" in err
+
+
+def test_a_successful_resume_clears_the_old_error_and_a_grid_says_where_its_runs_are(
+    tmp_path, capsys
+):
+    argv = ["train", "pg", "--data-dir", str(tmp_path), "--exp-name", "r", *TINY]
+    assert main(argv) == 0
+    run = tmp_path / "r" / "r_s0"
+    (run / "error.txt").write_text("an earlier failure\n")
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert not (run / "error.txt").exists()
+    capsys.readouterr()
+    grid = ["train", "pg", "--data-dir", str(tmp_path), "--hid", "[4]", "[8]", *TINY[:4]]
+    assert main([*grid, "--exp-name", "g", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"runs are in {tmp_path / 'g_hid4'}, {tmp_path / 'g_hid8'}" in out

@@ -84,7 +84,7 @@ def test_missing_or_corrupt_runs_are_refused(cartpole_run, tmp_path, capsys):
     (bad / "model.pt").write_bytes(b"not a checkpoint")
     assert main(["watch", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "cannot be loaded safely" in err and err.count("\n") == 1
+    assert "cannot be read (truncated or damaged)" in err and err.count("\n") == 1
 
 
 def test_off_policy_runs_load_and_watch(tmp_path):

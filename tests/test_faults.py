@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -304,14 +305,18 @@ def test_a_pickled_object_in_a_checkpoint_never_runs(tmp_path, capsys):
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"algo": "ppo", "config": {"env": "CartPole-v1"}}))
     torch.save({"kind": "ppo", "actor": Payload()}, run / "model.pt")
-    code = main(["watch", str(run), "--episodes", "1"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["watch", str(run), "--episodes", "1"])
     err = capsys.readouterr().err
     record(
         "checkpoint holding a pickled object",
-        "refused, code never runs, exit 2",
-        f"exit {code}, payload ran: {marker.exists()}",
+        "refused, code never runs, exit 2, no advice to unpickle, no warning",
+        f"exit {code}, payload ran: {marker.exists()}, {len(caught)} warning(s)",
     )
-    assert code == 2 and not marker.exists() and "cannot be loaded safely" in err
+    assert code == 2 and not marker.exists() and err.count("\n") == 1
+    assert "is not a spinrl checkpoint" in err and "refuses" in err
+    assert "weights_only" not in err and not caught
 
 
 class _Spaces(gym.Env):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import signal
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -152,10 +154,24 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or hostile files
+        with warnings.catch_warnings():  # torch's unpickler warns about what it refuses
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e):  # no refused global: the bytes are not a pickle at all
+            raise CheckpointError(
+                f"checkpoint {path} cannot be read (truncated or damaged)"
+            ) from None
+        # weights_only refused a pickled object, which therefore never ran
+        raise CheckpointError(
+            f"{path} is not a spinrl checkpoint: it holds pickled Python objects, which "
+            "spinrl refuses to load (its checkpoints hold only tensors and plain values)"
+        ) from None
+    except Exception as e:  # torch raises several types for truncated or damaged files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely: {first}") from None
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated or damaged): {first}"
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a state dictionary")
     if kind is not None and state.get("kind") != kind:

@@ -133,9 +133,11 @@ def plan_runs(algo: str, argv: list[str]):
     for --resume.
     """
     from spinrl.envs import check_action_space, make_env
-    from spinrl.grid import ExperimentGrid, check_algo_values
+    from spinrl.grid import ExperimentGrid, check_algo_values, check_ray_address
+    from spinrl.policies import flat_obs_dim
 
     module = _algo_module(algo)
+    argv = [_dashed(token) for token in argv]
     args, unknown = _train_parser(algo, module).parse_known_args(argv)
     field_names = [f.name for f in dataclasses.fields(module.Config)]
     for token in unknown:
@@ -151,13 +153,17 @@ def plan_runs(algo: str, argv: list[str]):
         for name in field_names
         if getattr(args, name) is not None
     }
+    _check_list_values(module.Config, given)
+    if args.backend == "ray":
+        check_ray_address(args.ray_address)
     if args.resume:
         if any(len(v) > 1 for v in given.values()):
             raise ConfigError("--resume continues one run; give each field one value")
         given = {n: [list(v[0]) if isinstance(v[0], tuple) else v[0]] for n, v in given.items()}
         return None, _plan_resume(algo, module, given, Path(args.resume)), args
-    default_env = given.get("env", [module.Config().env])[0]
-    grid = ExperimentGrid(args.exp_name or f"{algo}_{default_env}", data_dir=args.data_dir)
+    default_env = str(given.get("env", [module.Config().env])[0])
+    default_name = f"{algo}_{default_env}".replace("/", "-").replace(":", "-")
+    grid = ExperimentGrid(args.exp_name or default_name, data_dir=args.data_dir)
     for name, values in given.items():
         grid.add(name, values)
     trials = grid.trials()
@@ -167,9 +173,37 @@ def plan_runs(algo: str, argv: list[str]):
         env = make_env(env_id)
         try:
             check_action_space(env.action_space, module.ACTION_SPACES, algo)
+            flat_obs_dim(env.observation_space)
         finally:
             env.close()
     return grid, trials, args
+
+
+def _dashed(token: str) -> str:
+    """--total_steps (a Python name) is --total-steps: accept either spelling."""
+    if not token.startswith("--"):
+        return token
+    name, eq, value = token.partition("=")
+    return name.replace("_", "-") + eq + value
+
+
+def _check_list_values(config_cls, given: dict) -> None:
+    """ConfigError for a list field given several bare numbers (--hid 64 64): that is a grid
+    of one-layer networks, almost never what was meant."""
+    import typing
+
+    from spinrl.config import field_types
+
+    for name, values in given.items():
+        is_tuple = typing.get_origin(field_types(config_cls)[name]) is tuple
+        if is_tuple and len(values) > 1 and any(not isinstance(v, list | tuple) for v in values):
+            flag = "--" + name.replace("_", "-")
+            shown = " ".join(map(str, values))
+            raise ConfigError(
+                f"{flag} {shown}: a list is written in brackets; {flag} "
+                f"[{','.join(map(str, values))}] is one value, and several bracketed values "
+                f"({flag} [64,64] [32,32]) make a grid"
+            )
 
 
 def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
@@ -193,7 +227,7 @@ def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from spinrl.checkpoint import write_json
+    from spinrl.checkpoint import ERROR, STATUS, write_json
     from spinrl.grid import is_completed, run_trial
 
     module = _algo_module(args.algo)
@@ -203,7 +237,8 @@ def cmd_train(args) -> int:
     if grid is None:  # --resume
         ((cfg, path),) = trials
         result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet, resume=True)
-        write_json(path / "status.json", {"status": "completed", "resumed": True})
+        write_json(path / STATUS, {"status": "completed", "resumed": True})
+        (path / ERROR).unlink(missing_ok=True)  # the failure it recorded is behind us
         print(f"run resumed and written to {path}  ({_final(result.last_row)})")
         return 0
     if len(trials) == 1 and opts.workers == 1 and opts.backend == "local":
@@ -233,6 +268,8 @@ def cmd_train(args) -> int:
         overwrite=opts.overwrite,
         trials=trials,
     )
+    folders = sorted({str(t.run_dir.parent) for t in done})
+    print(f"runs are in {', '.join(folders)}")
     failed = [t for t in done if t.status == "FAILED"]
     return 1 if failed else 0
 

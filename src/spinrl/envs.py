@@ -21,7 +21,19 @@ from spinrl.policies import flat_obs_dim
 EnvFn = Callable[[], gym.Env]
 
 
+INSTALL_HINTS = {
+    "ALE": "the Atari games need ale-py: pip install ale-py",
+    "MinAtar": "MinAtar needs its package: pip install minatar",
+}
+
+
 def _unknown_env_message(env_id: str) -> str:
+    namespace = env_id.split("/", 1)[0] if "/" in env_id else None
+    if namespace is not None and namespace not in {
+        spec.namespace for spec in gym.registry.values()
+    }:
+        hint = INSTALL_HINTS.get(namespace, f"install the package that registers {namespace}/")
+        return f"unknown environment id {env_id!r}: no {namespace}/ ids are registered; {hint}"
     ids = [k for k in gym.registry if not k.startswith("tabular/")]
     close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.75)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
@@ -52,6 +64,11 @@ def _make_by_id(env_id: str, max_episode_steps: int | None, **kwargs) -> gym.Env
     try:
         return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gym.error.DependencyNotInstalled as e:
+        if "box2d" in str(e).lower():  # gymnasium's own hint asks for swig; a wheel needs none
+            raise EnvError(
+                f"environment {env_id!r} needs Box2D: pip install box2d (a wheel; on Linux "
+                "aarch64, where there is none, pip install swig first)"
+            ) from None
         raise EnvError(f"environment {env_id!r} needs a package that is not installed: {e}") from e
     except gym.error.Error as e:
         raise EnvError(f"cannot make environment {env_id!r}: {e}") from e

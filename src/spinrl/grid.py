@@ -113,7 +113,12 @@ class ExperimentGrid:
             out.append(Trial(f"{name}_s{seed}", variant, run_dir))
         names = [t.run_dir for t in out]
         if len(set(names)) != len(names):
-            raise ConfigError("two trials of the grid would share a run directory; use in_name")
+            shared = next(n for n in names if names.count(n) > 1)
+            raise ConfigError(
+                f"two trials of the grid would share the run directory {shared}: a field was "
+                "given the same value twice, or (in Python) a varying key is left out of the "
+                "name; ExperimentGrid.add(..., in_name=True) puts it in"
+            )
         return out
 
     def print(self, console: Console | None = None) -> None:
@@ -144,6 +149,8 @@ class ExperimentGrid:
         planned (the command line adds preset fields to them) instead of ``self.trials()``.
         """
         trials = self.trials() if trials is None else trials
+        if backend == "ray":
+            check_ray_address(ray_address)
         if isinstance(algo, str):
             check_algo_values(algo, trials)
         for trial in trials:
@@ -298,6 +305,25 @@ def _run_local(algo, pending, trials, workers, console) -> None:
                     del running[pid]
             live.update(_progress_table(trials))
             time.sleep(0.2)
+
+
+def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """ConfigError within ``timeout`` seconds if a HOST:PORT Ray address cannot be reached
+    (Ray itself retries for minutes, printing internal warnings). "auto" and None are left to
+    Ray, which finds the local cluster or starts one."""
+    if not address or address == "auto":
+        return
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"--ray-address must be auto or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
 def _run_ray(algo, pending, trials, address, workers, cpus_per_trial, console):
