@@ -19,6 +19,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from spinrl.checkpoint import CONFIG, ERROR, PROGRESS, STATUS
 from spinrl.config import build_config, field_docs, parse_literal, unknown_field_message
 from spinrl.errors import ConfigError, SpinrlError, TrainingInterrupted
 
@@ -114,11 +115,11 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
 def _plan_resume(algo: str, module, given: dict, run_path: Path):
     from spinrl.checkpoint import RESUME_MAY_CHANGE, check_resume_config, read_json
 
-    saved = read_json(run_path / "config.json")
+    saved = read_json(run_path / CONFIG)
     if saved.get("algo") != algo:
         raise ConfigError(f"{run_path} is a {saved.get('algo')!r} run, not {algo!r}")
     if not isinstance(saved.get("config"), dict):
-        raise ConfigError(f"{run_path / 'config.json'} has no 'config' object")
+        raise ConfigError(f"{run_path / CONFIG} has no 'config' object")
     values = {**saved["config"], **{name: v[0] for name, v in given.items()}}
     cfg = build_config(module.Config, values)
     check_resume_config(run_path, dataclasses.asdict(cfg), RESUME_MAY_CHANGE)
@@ -227,7 +228,7 @@ def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from spinrl.checkpoint import ERROR, STATUS, write_json
+    from spinrl.checkpoint import write_json
     from spinrl.grid import is_completed, run_trial
 
     module = _algo_module(args.algo)
@@ -246,14 +247,14 @@ def cmd_train(args) -> int:
         if is_completed(trial.run_dir) and not opts.overwrite:
             print(f"{trial.run_dir} already completed; pass --overwrite to train it again")
             return 0
-        if (trial.run_dir / "progress.csv").exists() and not opts.overwrite:
+        if (trial.run_dir / PROGRESS).exists() and not opts.overwrite:
             raise ConfigError(
                 f"{trial.run_dir} holds an unfinished run; continue it with spinrl train "
                 f"--resume {trial.run_dir}, or pass --overwrite to start again"
             )
         status = run_trial(args.algo, trial.values, str(trial.run_dir), not opts.quiet, inline=True)
         if status != "completed":
-            error = trial.run_dir / "error.txt"
+            error = trial.run_dir / ERROR
             print(f"spinrl: error: the run failed; see {error}", file=sys.stderr)
             return 1
         print(f"run written to {trial.run_dir}  ({_final_from_dir(trial.run_dir)})")
@@ -280,9 +281,9 @@ def _final(row: dict) -> str:
 
 
 def _final_from_dir(run_dir: Path) -> str:
-    from spinrl.plot import _read_table
+    from spinrl.logger import read_progress
 
-    cols = _read_table(run_dir / "progress.csv")
+    cols = read_progress(run_dir / PROGRESS)
     values = cols.get("AverageEpRet")
     finite = [] if values is None else [v for v in values if v == v]  # epochs with episodes
     return _final({"AverageEpRet": finite[-1]} if finite else {})
@@ -529,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:2] == ["train", "--resume"] and len(argv) >= 3:
             from spinrl.checkpoint import read_json
 
-            algo = read_json(Path(argv[2]) / "config.json").get("algo", "?")
+            algo = read_json(Path(argv[2]) / CONFIG).get("algo", "?")
             argv = ["train", str(algo), *argv[1:]]
         if argv[:1] == ["train"] and len(argv) == 2 and argv[1] in ("-h", "--help"):
             print(

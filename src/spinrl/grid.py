@@ -34,13 +34,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from spinrl.checkpoint import atomic_write_text, read_json, write_json
+from spinrl.checkpoint import ERROR, PROGRESS, STATUS, atomic_write_text, read_json, write_json
 from spinrl.config import build_config
 from spinrl.errors import ConfigError, SpinrlError, TrainingInterrupted
-from spinrl.logger import prepare_run_dir
-
-STATUS = "status.json"
-ERROR = "error.txt"
+from spinrl.logger import prepare_run_dir, read_progress
 
 
 def _slug(value) -> str:
@@ -218,11 +215,10 @@ def run_trial(algo, values: dict, run_dir: str, verbose: bool = False, inline: b
 def _latest_steps(run_dir: Path) -> int:
     """TotalEnvInteracts of the last row of progress.csv (0 if none yet)."""
     try:
-        lines = (run_dir / "progress.csv").read_text().splitlines()
-        header, last = lines[0].split(","), lines[-1].split(",")
-        return int(float(last[header.index("TotalEnvInteracts")])) if len(lines) > 1 else 0
-    except (OSError, IndexError, ValueError):
+        steps = read_progress(run_dir / PROGRESS).get("TotalEnvInteracts")
+    except OSError:
         return 0
+    return int(steps[-1]) if steps is not None and len(steps) and steps[-1] == steps[-1] else 0
 
 
 def _finish(trial: Trial, exitcode: int | None) -> None:

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Column, Table
 from rich.text import Text
 
-from spinrl.checkpoint import atomic_write_text, write_json
+from spinrl.checkpoint import CONFIG, PROGRESS, atomic_write_text, write_json
 from spinrl.errors import ConfigError
 
 
@@ -33,12 +33,12 @@ def run_dir(data_dir: str | os.PathLike, exp_name: str, seed: int) -> Path:
 def prepare_run_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Create a run directory; refuse to write over an existing run unless ``overwrite``."""
     path = Path(path)
-    if (path / "progress.csv").exists() and not overwrite:
+    if (path / PROGRESS).exists() and not overwrite:
         raise ConfigError(
             f"{path} already holds a run; choose another --exp-name or pass --overwrite"
         )
     if overwrite:
-        for name in ("progress.csv", "config.json"):
+        for name in (PROGRESS, CONFIG):
             (path / name).unlink(missing_ok=True)
         for old in path.glob("events.out.tfevents.*"):
             old.unlink()
@@ -163,7 +163,7 @@ class EpochLogger:
         if self.output_dir is None:
             return
         fields = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-        write_json(self.output_dir / "config.json", {"algo": algo, "config": fields})
+        write_json(self.output_dir / CONFIG, {"algo": algo, "config": fields})
 
     def store(self, **values) -> None:
         for key, value in values.items():
@@ -221,7 +221,7 @@ class EpochLogger:
         return row
 
     def _truncate_csv(self, keep_rows: int) -> None:
-        path = self.output_dir / "progress.csv"
+        path = self.output_dir / PROGRESS
         if not path.exists():
             return
         lines = path.read_text().splitlines(keepends=True)
@@ -232,7 +232,7 @@ class EpochLogger:
         self._csv_ready = True
 
     def _write_csv(self, row: dict) -> None:
-        path = self.output_dir / "progress.csv"
+        path = self.output_dir / PROGRESS
         with open(path, "a" if self._csv_ready else "w", newline="") as f:
             writer = csv.writer(f)
             if not self._csv_ready:
@@ -264,3 +264,26 @@ class EpochLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def read_progress(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The columns of a progress file, {key: values per epoch}: spinrl's progress.csv or
+    Spinning Up's tab-separated progress.txt. Cells that are not numbers read as NaN; a last
+    row cut short by a crash is left out."""
+    path = Path(path)
+    delimiter = "," if path.suffix == ".csv" else "\t"
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    if not rows:
+        return {}
+    header = [h.strip() for h in rows[0]]
+    cols: dict[str, list[float]] = {h: [] for h in header}
+    for row in rows[1:]:
+        if len(row) != len(header):  # a row cut short by a crash: stop at the last whole one
+            break
+        for h, cell in zip(header, row, strict=True):
+            try:
+                cols[h].append(float(cell))
+            except ValueError:
+                cols[h].append(math.nan)
+    return {h: np.asarray(v) for h, v in cols.items()}

@@ -16,6 +16,7 @@ learns (networks, targets, optimisers, temperature).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -36,9 +37,36 @@ from spinrl.envs import (
 from spinrl.errors import ConfigError, DivergenceError, EnvError
 from spinrl.policies import actor_spec, flat_obs_dim
 from spinrl.rollout import Rollout
-from spinrl.run import Result, Run, Variant, validate_common
+from spinrl.run import Result, Run, RunConfig, Variant, policy_state, validate_common
 
 ACTION_SPACES = (gym.spaces.Box,)
+
+
+@dataclass
+class OffPolicyConfig(RunConfig):
+    """The fields DDPG, TD3 and SAC share (Spinning Up's defaults).
+
+    replay_size: capacity of the replay buffer in transitions.
+    polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
+    batch_size: transitions per gradient step.
+    start_steps: env steps with uniformly random actions before the policy acts.
+    update_after: env steps collected before the first update.
+    update_every: env steps between update phases; each phase takes as many gradient steps.
+    num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
+    """
+
+    env: str = "Pendulum-v1"
+    epochs: int = 100
+    replay_size: int = 1_000_000
+    polyak: float = 0.995
+    batch_size: int = 100
+    start_steps: int = 10_000
+    update_after: int = 1000
+    update_every: int = 50
+    num_test_episodes: int = 10
+    hid: tuple[int, ...] = (256, 256)
+    act: str = "relu"
+    save_freq: int = 1
 
 
 def refuse_discrete(space: gym.Space, algo: str) -> None:
@@ -171,11 +199,7 @@ class OffPolicyLoop:
         return exact
 
     def policy_state(self) -> dict:
-        return {
-            "spec": self.spec,
-            "actor": self.actor.state_dict(),
-            "obs_normalizer": self.normalizer.state_dict(),
-        }
+        return policy_state(self.spec, self.actor, self.normalizer)
 
     def close(self) -> None:
         self.envs.close()

@@ -16,6 +16,8 @@ files keep only what makes them different: how they turn a filled buffer into an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gymnasium as gym
 import torch
 
@@ -30,9 +32,21 @@ from spinrl.envs import (
 from spinrl.errors import ConfigError, DivergenceError
 from spinrl.policies import VCritic, actor_spec, flat_obs_dim, make_actor
 from spinrl.rollout import Rollout
-from spinrl.run import Result, Run, Variant, validate_common
+from spinrl.run import Result, Run, RunConfig, Variant, policy_state, validate_common
 
 ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box)
+
+
+@dataclass
+class OnPolicyConfig(RunConfig):
+    """The fields pg, VPG, PPO and TRPO share.
+
+    lam: GAE lambda (0: the one-step TD advantage, 1: reward-to-go minus V).
+    normalize_obs: normalise observations with running statistics (saved with the model).
+    """
+
+    lam: float = 0.97
+    normalize_obs: bool = False
 
 
 def validate(cfg) -> None:
@@ -152,11 +166,7 @@ class Session:
         return self.rollout.load_state_dict(state["rollout"])
 
     def policy_state(self) -> dict:
-        return {
-            "spec": self.spec,
-            "actor": self.actor.state_dict(),
-            "obs_normalizer": self.normalizer.state_dict(),
-        }
+        return policy_state(self.spec, self.actor, self.normalizer)
 
     def close(self) -> None:
         self.envs.close()

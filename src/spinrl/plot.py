@@ -8,8 +8,6 @@ as the mean over its seeds with a shaded band of one standard deviation.
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -17,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from spinrl.checkpoint import PROGRESS
 from spinrl.errors import ConfigError
+from spinrl.logger import read_progress
 
 
 @dataclass
@@ -25,25 +25,6 @@ class Run:
     path: Path
     experiment: str
     columns: dict[str, np.ndarray]
-
-
-def _read_table(path: Path) -> dict[str, np.ndarray]:
-    delimiter = "," if path.suffix == ".csv" else "\t"
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
-    if not rows:
-        return {}
-    header = [h.strip() for h in rows[0]]
-    cols: dict[str, list[float]] = {h: [] for h in header}
-    for row in rows[1:]:
-        if len(row) != len(header):  # a row cut short by a crash: stop at the last whole one
-            break
-        for h, cell in zip(header, row, strict=True):
-            try:
-                cols[h].append(float(cell))
-            except ValueError:
-                cols[h].append(math.nan)
-    return {h: np.asarray(v) for h, v in cols.items()}
 
 
 def find_runs(
@@ -60,7 +41,7 @@ def find_runs(
             raise ConfigError(f"{root} does not exist")
         found = sorted(
             p
-            for pattern in ("progress.csv", "progress.txt")
+            for pattern in (PROGRESS, "progress.txt")
             for p in ([root / pattern] if (root / pattern).is_file() else root.rglob(pattern))
         )
         for table in found:
@@ -70,7 +51,7 @@ def find_runs(
                 continue
             if exclude and any(s in text for s in exclude):
                 continue
-            runs.append(Run(run_path, run_path.parent.name, _read_table(table)))
+            runs.append(Run(run_path, run_path.parent.name, read_progress(table)))
     if not runs:
         raise ConfigError(f"no progress.csv or progress.txt under {', '.join(map(str, paths))}")
     return runs

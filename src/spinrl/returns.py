@@ -237,3 +237,11 @@ def policy_gradient_weights(
     if kind == "advantage":
         return q_estimate(rewards, values, *args, gamma, **boot) - np.asarray(values, np.float64)
     return gae(rewards, values, *args, gamma, lam, **boot)[0]
+
+
+def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
+    """1 - Var[target - pred] / Var[target]: how much of the return a critic explains (1 is
+    all of it, 0 no more than a constant); NaN when the targets do not vary."""
+    pred, target = np.ravel(pred), np.ravel(target)
+    var = float(np.var(target))
+    return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var

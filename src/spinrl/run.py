@@ -215,6 +215,15 @@ class Policy:
         return cls(actor, normalizer, action_space, deterministic)
 
 
+def policy_state(spec: dict, actor: torch.nn.Module, normalizer: ObsNormalizer) -> dict:
+    """What a checkpoint keeps for ``Policy.from_state``: every loop's ``policy_state()``."""
+    return {
+        "spec": spec,
+        "actor": actor.state_dict(),
+        "obs_normalizer": normalizer.state_dict(),
+    }
+
+
 @dataclass
 class Result:
     """What every algorithm's train() returns.

@@ -329,9 +329,9 @@ def network_policy(env: str, policy: str, seed: int, hid=(64, 64), act="tanh"):
                 actor.net[-1].bias.zero_()
         normalizer = ObsNormalizer((flat_obs_dim(obs_space),), enabled=False)
     elif Path(policy).is_dir():
-        from spinrl.checkpoint import read_json
+        from spinrl.checkpoint import CONFIG, read_json
 
-        trained_on = read_json(Path(policy) / "config.json").get("config", {}).get("env")
+        trained_on = read_json(Path(policy) / CONFIG).get("config", {}).get("env")
         if trained_on != env:
             raise ConfigError(f"the policy in {policy} was trained on {trained_on}, not {env}")
         loaded = load_policy(policy)

@@ -31,34 +31,30 @@ from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
-from spinrl.run import Result, RunConfig, Variant
+from spinrl.run import Result, Variant
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config(RunConfig):
+class Config(onpolicy.OnPolicyConfig):
     """Hyperparameters of the simplest policy gradient.
 
     phi: the weight Phi_t: total, rtg, rtg_baseline, q, advantage or gae.
-    lam: GAE lambda, used by phi = gae.
     pi_lr: policy learning rate (Adam).
     vf_lr: value-function learning rate (Adam), for the weights that need V.
     train_v_iters: value-function gradient steps per epoch.
     normalize_advantages: shift and scale Phi_t to mean 0, std 1 over the batch.
-    normalize_obs: normalise observations with running statistics (saved with the model).
     """
 
     steps_per_epoch: int = 5000
     phi: str = "rtg"
     gamma: float = 1.0
-    lam: float = 0.97
     pi_lr: float = 1e-2
     vf_lr: float = 1e-3
     train_v_iters: int = 80
     normalize_advantages: bool = False
     hid: tuple[int, ...] = field(default=(32,))
-    normalize_obs: bool = False
 
 
 def validate(cfg: Config) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from spinrl import onpolicy, returns
@@ -37,16 +36,15 @@ from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
 from spinrl.optim import FlatAdam
-from spinrl.run import Result, RunConfig
+from spinrl.run import Result
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config(RunConfig):
+class Config(onpolicy.OnPolicyConfig):
     """Hyperparameters of PPO-clip.
 
-    lam: GAE lambda.
     clip_ratio: epsilon of the clipped surrogate: how far the ratio may move per update.
     pi_lr: Adam learning rate of the policy.
     vf_lr: Adam learning rate of the value function.
@@ -63,7 +61,6 @@ class Config(RunConfig):
         off); the value function keeps training for the rest of the passes, as in Spinning Up.
     kl_estimator: the KL estimate early stopping reads: k3, mean((r - 1) - log r), never
         negative; or k1, mean(log pi_old - log pi), Spinning Up's.
-    normalize_obs: normalise observations with running statistics (saved with the model).
     normalize_reward: scale rewards by the running std of the discounted return, then clip.
     reward_clip: bound of the scaled rewards.
     orthogonal_init: orthogonal weights (gain sqrt 2, policy head 0.01, value head 1).
@@ -88,7 +85,6 @@ class Config(RunConfig):
     max_grad_norm: float | None = 0.5
     target_kl: float | None = None
     kl_estimator: str = "k3"
-    normalize_obs: bool = False
     normalize_reward: bool = False
     reward_clip: float = 10.0
     orthogonal_init: bool = True
@@ -191,8 +187,6 @@ def train(
     )
     actor, critic, buf = session.actor, session.critic, session.buf
     # detail: one Adam over actor and critic (one backward per minibatch), eps 1e-5.
-    # FlatAdam keeps all parameters in one buffer: zeroing, clipping and the Adam update are
-    # each one operation, ~0.9 ms less per minibatch step than torch.optim.Adam on a CPU.
     opt = FlatAdam(
         [
             {"params": actor.parameters(), "lr": cfg.pi_lr},
@@ -233,7 +227,7 @@ def train(
             KL=kl.item(),
             ClipFrac=clip_frac.item(),
             StopIter=policy_steps,
-            ExplainedVar=_explained_variance(buf.values.reshape(-1), v_targets.reshape(-1)),
+            ExplainedVar=returns.explained_variance(buf.values, v_targets),
         )
     return session.result()
 
@@ -280,9 +274,3 @@ def update(actor, critic, opt, data: dict, cfg: Config, rng, clip: float | None 
     no_step = torch.full((1,), torch.nan)  # the KL stopped the policy before its first step
     losses_pi = torch.stack(losses_pi) if policy_steps else no_step
     return losses_pi, torch.stack(losses_v), policy_steps
-
-
-def _explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
-    """1 - Var[target - pred] / Var[target]: how much of the return the critic explains."""
-    var = float(np.var(target))
-    return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,45 +27,25 @@ from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
 from spinrl.policies import QEnsemble, SquashedGaussianActor
-from spinrl.run import RunConfig
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config(RunConfig):
+class Config(offpolicy.OffPolicyConfig):
     """Hyperparameters of SAC; the defaults are Spinning Up's, except that the temperature
     alpha is tuned automatically (``--preset spinningup`` fixes it at 0.2, as Spinning Up).
 
-    replay_size: capacity of the replay buffer in transitions.
-    polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
     lr: Adam learning rate of the policy, the critics and alpha.
     alpha: a fixed entropy temperature; None tunes it automatically.
     alpha_init: the starting temperature when alpha is tuned.
     target_entropy: the entropy alpha's tuning aims at; None means -dim(A).
-    batch_size: transitions per gradient step.
-    start_steps: env steps with uniformly random actions before the policy acts.
-    update_after: env steps collected before the first update.
-    update_every: env steps between update phases; each phase takes as many gradient steps.
-    num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
     """
 
-    env: str = "Pendulum-v1"
-    epochs: int = 100
-    replay_size: int = 1_000_000
-    polyak: float = 0.995
     lr: float = 1e-3
     alpha: float | None = None
     alpha_init: float = 1.0
     target_entropy: float | None = None
-    batch_size: int = 100
-    start_steps: int = 10_000
-    update_after: int = 1000
-    update_every: int = 50
-    num_test_episodes: int = 10
-    hid: tuple[int, ...] = field(default=(256, 256))
-    act: str = "relu"
-    save_freq: int = 1
 
 
 def validate(cfg: Config) -> None:
@@ -91,8 +71,7 @@ class SACAgent:
         self.actor = SquashedGaussianActor(obs_dim, act_space, cfg.hid, cfg.act)
         self.q = QEnsemble(obs_dim, act_dim, cfg.hid, cfg.act, n=2)  # both critics, one pass
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        # Each network's parameters live in one flat buffer (spinrl.optim): the Adam steps
-        # and the Polyak average are one operation each instead of one per tensor.
+        # Adam as torch's, over one flat buffer per network (spinrl.optim).
         self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.lr}])
         self.q_opt = FlatAdam([{"params": self.q.parameters(), "lr": cfg.lr}])
         self.q_target_flat, _ = flatten_(self.q_target.parameters())

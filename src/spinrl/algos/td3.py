@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,51 +27,32 @@ from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
 from spinrl.policies import DeterministicActor, QEnsemble
-from spinrl.run import Result, RunConfig, Variant
+from spinrl.run import Result, Variant
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config(RunConfig):
+class Config(offpolicy.OffPolicyConfig):
     """Hyperparameters of TD3; the defaults are Spinning Up's.
 
-    replay_size: capacity of the replay buffer in transitions.
-    polyak: target networks move as targ <- polyak targ + (1 - polyak) net.
     pi_lr: Adam learning rate of the policy.
     q_lr: Adam learning rate of the critics.
-    batch_size: transitions per gradient step.
-    start_steps: env steps with uniformly random actions before the policy acts.
-    update_after: env steps collected before the first update.
-    update_every: env steps between update phases; each phase takes as many gradient steps.
     act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up).
     target_noise: std of the target policy smoothing noise, in action units.
     noise_clip: bound of the smoothing noise, in action units.
     policy_delay: critic updates per actor and target update.
     n_critics: critics whose smallest estimate makes the target: 2 is clipped double Q, 1 is
         DDPG's single critic.
-    num_test_episodes: deterministic test episodes after each epoch (TestEpRet).
     """
 
-    env: str = "Pendulum-v1"
-    epochs: int = 100
-    replay_size: int = 1_000_000
-    polyak: float = 0.995
     pi_lr: float = 1e-3
     q_lr: float = 1e-3
-    batch_size: int = 100
-    start_steps: int = 10_000
-    update_after: int = 1000
-    update_every: int = 50
     act_noise: float = 0.1
     target_noise: float = 0.2
     noise_clip: float = 0.5
     policy_delay: int = 2
     n_critics: int = 2
-    num_test_episodes: int = 10
-    hid: tuple[int, ...] = field(default=(256, 256))
-    act: str = "relu"
-    save_freq: int = 1
 
 
 def validate(cfg) -> None:
@@ -101,7 +82,7 @@ class TD3Agent:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.q = QEnsemble(obs_dim, act_space.shape[0], cfg.hid, cfg.act, n=cfg.n_critics)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        # One flat buffer per network (spinrl.optim): one Adam step, one Polyak average.
+        # Adam as torch's, over one flat buffer per network (spinrl.optim).
         self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.pi_lr}])
         self.q_opt = FlatAdam([{"params": self.q.parameters(), "lr": cfg.q_lr}])
         self.low = torch.as_tensor(act_space.low, dtype=torch.float32)

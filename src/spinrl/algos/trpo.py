@@ -33,16 +33,15 @@ from spinrl import onpolicy, returns
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
-from spinrl.run import Result, RunConfig
+from spinrl.run import Result
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
 
 @dataclass
-class Config(RunConfig):
+class Config(onpolicy.OnPolicyConfig):
     """Hyperparameters of TRPO; the defaults are Spinning Up's.
 
-    lam: GAE lambda.
     delta: the trust region: the largest mean KL(pi_old || pi_new) a step may reach.
     vf_lr: Adam learning rate of the value function.
     train_v_iters: value-function gradient steps per epoch.
@@ -50,10 +49,8 @@ class Config(RunConfig):
     cg_iters: conjugate-gradient iterations to approximate H^-1 g.
     backtrack_iters: how many times the line search may shrink the step.
     backtrack_coeff: the factor it shrinks by each time.
-    normalize_obs: normalise observations with running statistics (saved with the model).
     """
 
-    lam: float = 0.97
     delta: float = 0.01
     vf_lr: float = 1e-3
     train_v_iters: int = 80
@@ -61,7 +58,6 @@ class Config(RunConfig):
     cg_iters: int = 10
     backtrack_iters: int = 10
     backtrack_coeff: float = 0.8
-    normalize_obs: bool = False
 
 
 def validate(cfg: Config) -> None:

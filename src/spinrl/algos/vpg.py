@@ -15,33 +15,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spinrl import onpolicy
 from spinrl.algos import pg
 from spinrl.envs import EnvFn
-from spinrl.run import Result, RunConfig, Variant, fixed_fields
+from spinrl.run import Result, Variant, fixed_fields
 
 ACTION_SPACES = pg.ACTION_SPACES
 
 
 @dataclass
-class Config(RunConfig):
+class Config(onpolicy.OnPolicyConfig):
     """Hyperparameters of VPG; the defaults are Spinning Up's except pi_lr.
 
     spinrl's pi_lr is 1e-2, Spinning Up's 3e-4 (``--preset spinningup``). With one gradient
     step per 4000-step epoch, 3e-4 leaves CartPole-v1 at an average return of about 50 after
     50 epochs (4 of 4 seeds); 1e-2 ends at 476-500 (benchmarks/stability.py).
 
-    lam: GAE lambda (0: one-step TD advantage, 1: reward-to-go minus V).
     pi_lr: policy learning rate (Adam).
     vf_lr: value-function learning rate (Adam).
     train_v_iters: value-function gradient steps per epoch.
-    normalize_obs: normalise observations with running statistics (saved with the model).
     """
 
-    lam: float = 0.97
     pi_lr: float = 1e-2
     vf_lr: float = 1e-3
     train_v_iters: int = 80
-    normalize_obs: bool = False
 
 
 FIXED = dict(phi="gae", normalize_advantages=True)  # what makes pg VPG
