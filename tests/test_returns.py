@@ -153,11 +153,9 @@ def test_unknown_kind_and_missing_values_are_errors():
 def test_explained_variance_against_its_definition():
     rng = np.random.default_rng(0)
     target = rng.normal(size=(16, 4))
-    assert returns.explained_variance(target, target) == 1.0
-    assert returns.explained_variance(np.full_like(target, target.mean()), target) == (
-        pytest.approx(0.0)
-    )
+    assert R.explained_variance(target, target) == 1.0
+    assert R.explained_variance(np.full_like(target, target.mean()), target) == (pytest.approx(0.0))
     pred = target + rng.normal(size=target.shape)
     expected = 1 - np.var(target - pred) / np.var(target)
-    assert returns.explained_variance(pred, target) == pytest.approx(expected)
-    assert np.isnan(returns.explained_variance(pred, np.ones_like(target)))
+    assert R.explained_variance(pred, target) == pytest.approx(expected)
+    assert np.isnan(R.explained_variance(pred, np.ones_like(target)))
