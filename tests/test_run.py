@@ -190,3 +190,37 @@ def test_async_off_policy_runs_checkpoint_and_resume_saying_it_is_not_exact(tmp_
     assert result.last_row["Epoch"] == 1
     assert "resuming with fresh environments" in capsys.readouterr().err
     record("async SAC with output dir", "checkpoints, resumes non-exactly", "resumed to epoch 1")
+
+
+def test_on_policy_test_phase_is_the_deterministic_policy_on_its_own_env():
+    # test_every beyond the last epoch: only the final epoch tests, on a test env reset once
+    # with its own stream, so the logged figure can be recomputed from the result.
+    result = spinrl.ppo(env="CartPole-v1", seed=3, test_every=99, num_test_episodes=3,
+                        verbose=False, **TINY["ppo"])  # fmt: skip
+    env = make_env("CartPole-v1")
+    env.reset(seed=spawn_streams(3, ppo.Config().num_envs).test_env_seed)
+    returns = []
+    for _ in range(3):
+        obs, _ = env.reset()
+        ret, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(result.act(obs, deterministic=True))
+            ret, done = ret + reward, terminated or truncated
+        returns.append(ret)
+    assert result.last_row["AverageTestEpRet"] == pytest.approx(np.mean(returns))
+
+
+def test_a_run_with_test_phases_resumes_to_the_same_rows(tmp_path):
+    kw = dict(env="CartPole-v1", seed=1, test_every=2, num_test_episodes=2, verbose=False)
+    tiny = {**TINY["ppo"], "epochs": 5, "save_freq": 1}
+    spinrl.ppo(output_dir=str(tmp_path / "a"), **kw, **tiny)
+    stop_after_3 = lambda run: run.last_row["Epoch"] == 2  # noqa: E731 (a stop between tests)
+    spinrl.ppo(output_dir=str(tmp_path / "b"), callback=stop_after_3, **kw, **tiny)
+    spinrl.ppo(output_dir=str(tmp_path / "b"), resume=True, **kw, **tiny)
+
+    def rows(run):
+        lines = (tmp_path / run / "progress.csv").read_text().splitlines()
+        time_col = lines[0].split(",").index("Time")
+        return [[c for i, c in enumerate(line.split(",")) if i != time_col] for line in lines]
+
+    assert rows("a") == rows("b") and "AverageTestEpRet" in rows("a")[0]

@@ -455,3 +455,12 @@ def restore_envs(envs: gym.vector.VectorEnv, state: list[dict] | None) -> bool:
         return False
     set_vec_env_state(envs, state)
     return True
+
+
+def env_state(env: gym.Env) -> dict:
+    """One plain env's state, as ``vec_env_state`` saves each sub-env's."""
+    return _env_state(env)
+
+
+def set_env_state(env: gym.Env, state: dict) -> None:
+    _set_env_state(env, state)

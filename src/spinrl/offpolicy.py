@@ -28,16 +28,24 @@ from spinrl.envs import (
     ObsNormalizer,
     check_action_space,
     check_step,
+    env_state,
     final_observations,
     make_env,
     make_vec_env,
-    set_vec_env_state,
-    vec_env_state,
+    set_env_state,
 )
 from spinrl.errors import ConfigError, DivergenceError, EnvError
 from spinrl.policies import actor_spec, flat_obs_dim
 from spinrl.rollout import Rollout
-from spinrl.run import Result, Run, RunConfig, Variant, policy_state, validate_common
+from spinrl.run import (
+    Result,
+    Run,
+    RunConfig,
+    Variant,
+    policy_state,
+    run_test_episodes,
+    validate_common,
+)
 
 ACTION_SPACES = (gym.spaces.Box,)
 
@@ -162,7 +170,9 @@ class OffPolicyLoop:
     def end_epoch(self, epoch: int) -> dict:
         """The deterministic test phase, then the epoch's row."""
         logger = self.run.logger
-        test_returns, test_lengths = _test(self.agent, self.test_env, self.cfg.num_test_episodes)
+        test_returns, test_lengths = run_test_episodes(
+            self.agent.deterministic, self.test_env, self.cfg.num_test_episodes
+        )
         ep_rets, ep_lens = self.rollout.stats.drain()
         logger.store(EpRet=ep_rets, EpLen=ep_lens, TestEpRet=test_returns, TestEpLen=test_lengths)
         logger.log_tabular("Epoch", epoch)
@@ -186,7 +196,7 @@ class OffPolicyLoop:
             "pending_updates": self.pending_updates,
         }
         if state["rollout"]["envs"] is not None:
-            state["test_env"] = vec_env_state(_Single(self.test_env))
+            state["test_env"] = env_state(self.test_env)
         return state
 
     def load_state_dict(self, state: dict) -> bool:
@@ -195,7 +205,7 @@ class OffPolicyLoop:
         self.pending_updates = int(state["pending_updates"])
         exact = self.rollout.load_state_dict(state["rollout"])
         if exact:
-            set_vec_env_state(_Single(self.test_env), state["test_env"])
+            set_env_state(self.test_env, state["test_env"])
         return exact
 
     def policy_state(self) -> dict:
@@ -225,27 +235,6 @@ def train_off_policy(
         loop.train_epoch(epoch)
         loop.end_epoch(epoch)
     return run.result(critic=loop.agent.q, agent=loop.agent, replay=loop.replay)
-
-
-class _Single:
-    """Lets the vector-env state helpers save and restore one plain env."""
-
-    def __init__(self, env: gym.Env) -> None:
-        self.envs = [env]
-
-
-def _test(agent, env: gym.Env, episodes: int) -> tuple[list[float], list[int]]:
-    """Episodes with the deterministic policy (mean action), as Spinning Up's test phase."""
-    returns, lengths = [], []
-    for _ in range(episodes):
-        obs, _ = env.reset()
-        ret, length, done = 0.0, 0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(agent.deterministic(obs[None])[0])
-            ret, length, done = ret + float(reward), length + 1, terminated or truncated
-        returns.append(ret)
-        lengths.append(length)
-    return returns, lengths
 
 
 def _check_finite(stats: dict, epoch: int) -> None:

@@ -27,12 +27,24 @@ from spinrl.envs import (
     ObsNormalizer,
     RewardScaler,
     check_action_space,
+    env_state,
+    make_env,
     make_vec_env,
+    set_env_state,
 )
 from spinrl.errors import ConfigError, DivergenceError
 from spinrl.policies import VCritic, actor_spec, flat_obs_dim, make_actor
 from spinrl.rollout import Rollout
-from spinrl.run import Result, Run, RunConfig, Variant, policy_state, validate_common
+from spinrl.run import (
+    Policy,
+    Result,
+    Run,
+    RunConfig,
+    Variant,
+    policy_state,
+    run_test_episodes,
+    validate_common,
+)
 
 ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box)
 
@@ -43,10 +55,16 @@ class OnPolicyConfig(RunConfig):
 
     lam: GAE lambda (0: the one-step TD advantage, 1: reward-to-go minus V).
     normalize_obs: normalise observations with running statistics (saved with the model).
+    test_every: every test_every epochs, run num_test_episodes with the deterministic policy
+        on a separate env and log TestEpRet, as the off-policy algorithms do every epoch
+        (SB3's EvalCallback); 0 turns it off (Spinning Up has no test phase on-policy).
+    num_test_episodes: episodes of each test phase.
     """
 
     lam: float = 0.97
     normalize_obs: bool = False
+    test_every: int = 0
+    num_test_episodes: int = 10
 
 
 def validate(cfg) -> None:
@@ -55,6 +73,8 @@ def validate(cfg) -> None:
     validate_common(cfg)
     if not 0.0 <= cfg.lam <= 1.0:
         raise ConfigError(f"lam must lie in [0, 1], got {cfg.lam}")
+    if cfg.test_every < 0 or cfg.num_test_episodes < 1:
+        raise ConfigError("test_every must be >= 0 and num_test_episodes >= 1")
 
 
 def check_finite(value: torch.Tensor, name: str, epoch: int) -> None:
@@ -111,6 +131,10 @@ class Session:
             self.envs, streams.env_seeds, streams.agent, self.normalizer, self.reward_scaler
         )
         self.rng = streams.agent  # minibatch shuffles draw from the agent's saved stream
+        self.test_env = None
+        if cfg.test_every:
+            self.test_env = make_env(env_fn or cfg.env, cfg.max_ep_len)
+            self.test_env.reset(seed=streams.test_env_seed)
         self.optimizers: dict = {}  # torch optimisers or FlatAdam: state_dict() and back
 
     @property
@@ -133,7 +157,17 @@ class Session:
         logger.store(EpRet=ep_rets, EpLen=ep_lens)
         logger.log_tabular("Epoch", epoch)
         logger.log_tabular("EpRet", with_min_and_max=True)
+        if self.test_env is not None:  # every epoch has the columns; NaN between tests
+            if (epoch + 1) % self.cfg.test_every == 0 or epoch == self.epochs - 1:
+                act = Policy(self.actor, self.normalizer, self.action_space, deterministic=True)
+                test_rets, test_lens = run_test_episodes(
+                    act, self.test_env, self.cfg.num_test_episodes
+                )
+                logger.store(TestEpRet=test_rets, TestEpLen=test_lens)
+            logger.log_tabular("TestEpRet", with_min_and_max=True)
         logger.log_tabular("EpLen", average_only=True)
+        if self.test_env is not None:
+            logger.log_tabular("TestEpLen", average_only=True)
         if self.critic is not None:
             logger.store(VVals=self.buf.values)
             logger.log_tabular("VVals", with_min_and_max=True)
@@ -146,7 +180,7 @@ class Session:
 
     def state_dict(self) -> dict:
         """Everything a resumed run needs to continue bit for bit."""
-        return {
+        state = {
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict() if self.critic is not None else None,
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
@@ -154,6 +188,9 @@ class Session:
             "reward_scaler": self.reward_scaler.state_dict(),
             "rollout": self.rollout.state_dict(),
         }
+        if self.test_env is not None and state["rollout"]["envs"] is not None:
+            state["test_env"] = env_state(self.test_env)
+        return state
 
     def load_state_dict(self, state: dict) -> bool:
         self.actor.load_state_dict(state["actor"])
@@ -163,13 +200,18 @@ class Session:
             opt.load_state_dict(state["optimizers"][name])
         self.normalizer.load_state_dict(state["obs_normalizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
-        return self.rollout.load_state_dict(state["rollout"])
+        exact = self.rollout.load_state_dict(state["rollout"])
+        if exact and self.test_env is not None:
+            set_env_state(self.test_env, state["test_env"])
+        return exact
 
     def policy_state(self) -> dict:
         return policy_state(self.spec, self.actor, self.normalizer)
 
     def close(self) -> None:
         self.envs.close()
+        if self.test_env is not None:
+            self.test_env.close()
 
     def result(self) -> Result:
         return self.lifecycle.result(critic=self.critic)

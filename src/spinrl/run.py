@@ -176,6 +176,24 @@ def seed_everything(seed: int, torch_seed: int) -> None:
     torch.set_num_threads(1)
 
 
+# --- The deterministic test phase -------------------------------------------------------------
+
+
+def run_test_episodes(act, env: gym.Env, episodes: int) -> tuple[list[float], list[int]]:
+    """``episodes`` whole episodes with ``act(obs_batch) -> action_batch`` (the deterministic
+    policy), as Spinning Up's test phase: their returns and lengths."""
+    returns, lengths = [], []
+    for _ in range(episodes):
+        obs, _ = env.reset()
+        ret, length, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs[None])[0])
+            ret, length, done = ret + float(reward), length + 1, terminated or truncated
+        returns.append(ret)
+        lengths.append(length)
+    return returns, lengths
+
+
 # --- Using what was trained -------------------------------------------------------------------
 
 
