@@ -224,3 +224,14 @@ def test_a_run_with_test_phases_resumes_to_the_same_rows(tmp_path):
         return [[c for i, c in enumerate(line.split(",")) if i != time_col] for line in lines]
 
     assert rows("a") == rows("b") and "AverageTestEpRet" in rows("a")[0]
+
+
+def test_capture_video_records_the_deterministic_policy_every_n_epochs(tmp_path):
+    out = tmp_path / "vid"
+    tiny = {**TINY["pg"], "epochs": 3}
+    spinrl.pg(env="CartPole-v1", capture_video=2, output_dir=str(out), verbose=False, **tiny)
+    videos = sorted(p.name for p in (out / "videos").iterdir())
+    assert videos == ["epoch_1.mp4", "epoch_2.mp4"]  # every 2 epochs, and after the last
+    assert all((out / "videos" / v).read_bytes()[4:8] == b"ftyp" for v in videos)  # real MP4s
+    with pytest.raises(spinrl.errors.ConfigError, match="give an output_dir"):
+        spinrl.pg(env="CartPole-v1", capture_video=1, verbose=False, **tiny)

@@ -122,8 +122,9 @@ def load_latest_checkpoint(path: str | os.PathLike, kind: str) -> tuple[dict, Pa
         return state, previous
 
 
-RESUME_MAY_CHANGE = frozenset({"epochs", "total_steps", "save_freq"})
-"""Config fields a resumed run may change: how long it trains and how often it saves."""
+RESUME_MAY_CHANGE = frozenset({"epochs", "total_steps", "save_freq", "capture_video"})
+"""Config fields a resumed run may change: how long it trains, how often it saves, how
+often it records a video (none of which changes what it learns)."""
 
 
 def check_resume_config(run_dir: str | os.PathLike, current: dict, may_change) -> None:

@@ -10,7 +10,11 @@ needs.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -123,6 +127,40 @@ def one_hot_observations(env: gym.Env) -> gym.Env:
         return out
 
     return gym.wrappers.TransformObservation(env, one_hot, space)
+
+
+@contextmanager
+def recorded(env: gym.Env, path: str | os.PathLike) -> Iterator[gym.Env]:
+    """``env`` wrapped to record every episode run in it into one MP4 file at ``path`` (with
+    Gymnasium's RecordVideo, which needs moviepy, and pygame for the classic-control tasks);
+    the file is in place when the block ends, and the env closed."""
+    path = Path(path)
+    folder = path.parent / f".{path.stem}-frames"
+    if env.render_mode != "rgb_array":
+        env.close()
+        raise EnvError("recording video needs an env made with render_mode='rgb_array'")
+    try:
+        wrapped = gym.wrappers.RecordVideo(
+            env,
+            str(folder),
+            name_prefix=path.stem,
+            step_trigger=lambda step: step == 0,
+            video_length=10**9,
+            disable_logger=True,
+        )
+    except gym.error.DependencyNotInstalled as e:
+        env.close()
+        raise EnvError(
+            f"recording video needs moviepy: pip install 'spinrl[video]' ({e})"
+        ) from None
+    try:
+        yield wrapped
+    finally:
+        wrapped.close()  # RecordVideo writes the file here
+        written = folder / f"{path.stem}-step-0.mp4"
+        if written.exists():
+            os.replace(written, path)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_action_space(space: gym.Space, allowed: tuple[type, ...], algo: str) -> None:

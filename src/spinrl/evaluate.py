@@ -15,7 +15,7 @@ policy loads without making the environment.
 from __future__ import annotations
 
 import os
-import shutil
+from contextlib import closing
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,7 +24,7 @@ import torch
 
 from spinrl.checkpoint import CHECKPOINT, CONFIG, load_checkpoint, read_json
 from spinrl.config import build_config
-from spinrl.envs import EnvFn, make_env
+from spinrl.envs import EnvFn, make_env, recorded
 from spinrl.errors import CheckpointError, ConfigError, EnvError
 from spinrl.run import Policy
 
@@ -96,42 +96,8 @@ def watch(
         )
     env = make_env(env_fn or cfg.env, cfg.max_ep_len, **({"render_mode": mode} if mode else {}))
     check_fits(policy, env, run_dir)
-    if video is not None:
-        video = Path(video)
-        try:
-            env = gym.wrappers.RecordVideo(
-                env,
-                str(video.parent / f".{video.stem}-frames"),
-                name_prefix=video.stem,
-                step_trigger=lambda step: step == 0,
-                video_length=10**9,
-                disable_logger=True,
-            )
-        except gym.error.DependencyNotInstalled as e:
-            env.close()
-            raise EnvError(
-                f"recording video needs moviepy: pip install 'spinrl[video]' ({e})"
-            ) from None
-    returns, lengths = [], []
-    try:
-        obs, _ = env.reset(seed=seed)
-        for _ in range(episodes):
-            ret, length, done = 0.0, 0, False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(policy(obs))
-                ret, length = ret + float(reward), length + 1
-                done = terminated or truncated
-            returns.append(ret)
-            lengths.append(length)
-            obs, _ = env.reset()
-    finally:
-        env.close()  # RecordVideo writes the file here
-    if video is not None:
-        folder = video.parent / f".{video.stem}-frames"
-        written = folder / f"{video.stem}-step-0.mp4"
-        if written.exists():
-            os.replace(written, video)
-        shutil.rmtree(folder, ignore_errors=True)
+    with recorded(env, video) if video is not None else closing(env) as env:
+        returns, lengths = run_episodes(policy, env, episodes, seed)
     return returns, lengths
 
 
@@ -155,3 +121,19 @@ def check_fits(policy: Policy, env: gym.Env, run_dir: Path) -> None:
             f"{obs_space} and actions {env.action_space}, trained on {policy.obs_shape} and "
             f"{policy.action_space}"
         )
+
+
+def run_episodes(act, env: gym.Env, episodes: int, seed: int) -> tuple[list[float], list[int]]:
+    """``episodes`` episodes of ``act(obs) -> action``, the first reset with ``seed``."""
+    returns, lengths = [], []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(episodes):
+        ret, length, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            ret, length = ret + float(reward), length + 1
+            done = terminated or truncated
+        returns.append(ret)
+        lengths.append(length)
+        obs, _ = env.reset()
+    return returns, lengths

@@ -21,6 +21,7 @@ so that a new family writes its step logic and nothing else.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 import sys
@@ -43,7 +44,7 @@ from spinrl.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
-from spinrl.envs import ObsNormalizer, env_name
+from spinrl.envs import ObsNormalizer, env_name, make_env, recorded
 from spinrl.errors import CheckpointError, ConfigError, TrainingInterrupted
 from spinrl.logger import EpochLogger
 from spinrl.policies import ACTIVATIONS, action_clipper, build_actor
@@ -71,6 +72,9 @@ class RunConfig:
     hid: hidden layer sizes of the networks, written [64,64] on the command line.
     act: activation between hidden layers (tanh, relu, elu, gelu, silu).
     save_freq: write a checkpoint every save_freq epochs (and after the last).
+    capture_video: every capture_video epochs (and after the last), record one episode of
+        the deterministic policy to RUN_DIR/videos/epoch_<N>.mp4, as CleanRL's
+        --capture-video (needs moviepy, and pygame for the classic-control tasks); 0: off.
     """
 
     env: str = "CartPole-v1"
@@ -85,6 +89,7 @@ class RunConfig:
     hid: tuple[int, ...] = (64, 64)
     act: str = "tanh"
     save_freq: int = 10
+    capture_video: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,10 @@ def validate_common(cfg) -> None:
         raise ConfigError(f"hid sizes must be positive, got {cfg.hid}")
     if cfg.max_ep_len is not None and cfg.max_ep_len < 1:
         raise ConfigError(f"max_ep_len must be a positive number of steps, got {cfg.max_ep_len}")
+    if cfg.capture_video < 0:
+        raise ConfigError(f"capture_video must be >= 0 epochs, got {cfg.capture_video}")
+    if cfg.capture_video and importlib.util.find_spec("moviepy") is None:
+        raise ConfigError("capture_video needs moviepy: pip install 'spinrl[video]'")
 
 
 @dataclass
@@ -288,6 +297,9 @@ class Run:
             name = env_name(env_fn)
             cfg, saved_cfg = replace(cfg, env=name), replace(saved_cfg, env=name)
         self.algo, self.cfg, self.saved_cfg = algo, cfg, saved_cfg
+        self.env_fn = env_fn
+        if cfg.capture_video and output_dir is None:
+            raise ConfigError("capture_video writes into the run directory: give an output_dir")
         self.T, self.epochs = epoch_plan(
             cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps
         )
@@ -351,7 +363,23 @@ class Run:
         due = self.cfg.save_freq and (epoch + 1) % self.cfg.save_freq == 0
         if self.output_dir is not None and (last or due):
             self._save(epoch)
+        video = self.cfg.capture_video
+        if video and (last or (epoch + 1) % video == 0):
+            self._record(epoch)
         return self.last_row
+
+    def _record(self, epoch: int) -> None:
+        """One episode of the deterministic policy, into RUN_DIR/videos/epoch_<N>.mp4."""
+        policy = Policy.from_state(self.loop.policy_state(), deterministic=True)
+        render = {} if self.env_fn is not None else {"render_mode": "rgb_array"}
+        env = make_env(self.env_fn or self.cfg.env, self.cfg.max_ep_len, **render)
+        (self.output_dir / "videos").mkdir(exist_ok=True)
+        with recorded(env, self.output_dir / "videos" / f"epoch_{epoch}.mp4") as env:
+            obs, _ = env.reset(seed=self.streams.test_env_seed + epoch)
+            done = False
+            while not done:
+                obs, _, terminated, truncated, _ = env.step(policy(obs))
+                done = terminated or truncated
 
     def result(self, **extra) -> Result:
         loop = self.loop
