@@ -1,0 +1,53 @@
+"""TD3: the targets by hand (beside SAC's soft target), the batched critics equal independent
+networks in outputs and gradients, and learning on Pendulum (under -m slow). The loop it
+shares with DDPG and SAC is checked in test_offpolicy.py."""
+
+import numpy as np
+import pytest
+import torch
+
+from spinrl.algos import sac, td3
+from spinrl.policies import QEnsemble
+from test_offpolicy import _learns
+
+
+def test_targets_by_hand_with_terminated_and_truncated_transitions():
+    # Three transitions: an ordinary one, one that truly terminated, and one cut by a time
+    # limit, which the replay stores as not terminated, so it bootstraps.
+    r = torch.tensor([1.0, 2.0, -1.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0])
+    q_next = torch.tensor([10.0, 10.0, 4.0])
+    logp_next = torch.tensor([-1.0, -1.0, 0.5])
+    y = sac.soft_q_target(r, q_next, logp_next, 0.2, terminated, 0.9)
+    np.testing.assert_allclose(y, [1 + 0.9 * (10 + 0.2), 2.0, -1 + 0.9 * (4 - 0.1)], rtol=1e-6)
+    y = td3.q_target(r, q_next, terminated, 0.9)
+    np.testing.assert_allclose(y, [10.0, 2.0, 2.6], rtol=1e-6)
+
+
+def test_q_ensemble_equals_independent_networks():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 2, hid=(5, 4), n=2)
+    obs, act = torch.randn(7, 3), torch.randn(7, 2)
+    out = q(obs, act)
+    x = torch.cat([obs, act], -1)
+    coef = torch.randn(2, 7)  # a loss weighting every output differently
+    independent = 0.0
+    for k in range(2):
+        h = x
+        for i, (w, b) in enumerate(zip(q.weights, q.biases, strict=True)):
+            h = h @ w[k] + b[k]
+            h = torch.relu(h) if i < 2 else h
+        torch.testing.assert_close(out[k], h[:, 0])
+        torch.testing.assert_close(q.member(obs, act, k), h[:, 0])  # one member alone
+        independent = independent + (coef[k] * h[:, 0]).sum()
+    assert not torch.equal(out[0], out[1])
+    params = [*q.weights, *q.biases]
+    grads = torch.autograd.grad((coef * out).sum(), params)
+    for got, want in zip(grads, torch.autograd.grad(independent, params), strict=True):
+        torch.testing.assert_close(got, want)  # the gradients too, every parameter
+
+
+@pytest.mark.slow
+def test_pendulum_reaches_minus_250():
+    history = _learns("td3")
+    assert history[-1] >= -250, history
