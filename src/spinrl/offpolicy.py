@@ -25,25 +25,16 @@ import torch
 from spinrl.buffers import ReplayBuffer
 from spinrl.envs import (
     EnvFn,
-    ObsNormalizer,
-    check_action_space,
     check_step,
-    env_state,
     final_observations,
-    make_env,
-    make_vec_env,
-    set_env_state,
 )
 from spinrl.errors import ConfigError, DivergenceError, EnvError
-from spinrl.policies import actor_spec, flat_obs_dim
-from spinrl.rollout import Rollout
 from spinrl.run import (
+    EnvLoop,
     Result,
     Run,
     RunConfig,
     Variant,
-    policy_state,
-    run_test_episodes,
     validate_common,
 )
 
@@ -102,46 +93,34 @@ def polyak_update(targets: list[torch.Tensor], sources: list[torch.Tensor], poly
         torch._foreach_lerp_(targets, sources, 1.0 - polyak)
 
 
-class OffPolicyLoop:
+class OffPolicyLoop(EnvLoop):
     """The loop in the module docstring, one epoch per ``train_epoch``; its lifecycle is a
     spinrl.run.Run. ``make_agent(obs_dim, act_space)`` builds the algorithm's agent."""
 
+    ACTION_SPACES = ACTION_SPACES
+
     def __init__(self, run: Run, make_agent, env_fn: EnvFn | None) -> None:
-        cfg, streams = run.cfg, run.streams
-        self.run, self.cfg = run, cfg
-        self.envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)
-        self.test_env = make_env(env_fn or cfg.env, cfg.max_ep_len)
+        super().__init__(run, env_fn, test_env=True)  # off-policy: raw observations
         try:
-            act_space = self.envs.single_action_space
-            refuse_discrete(act_space, run.algo)
-            check_action_space(act_space, ACTION_SPACES, run.algo)
-            obs_dim = flat_obs_dim(self.envs.single_observation_space)
-            self.agent = make_agent(obs_dim, act_space)
+            self.agent = make_agent(self.obs_dim, self.action_space)
         except Exception:
             self.close()
             raise
-        self.action_space = act_space
-        self.actor = self.agent.actor
-        self.normalizer = ObsNormalizer((obs_dim,), enabled=False)  # off-policy: raw inputs
-        self.spec = actor_spec(self.actor, obs_dim, act_space, cfg.hid, cfg.act)
-        self.replay = ReplayBuffer(obs_dim, act_space.shape[0], cfg.replay_size)
-        # The envs, their observations and episode counters, and the agent's stream.
-        self.rollout = Rollout(self.envs, streams.env_seeds, streams.agent, self.normalizer)
-        self.rng = streams.agent
-        self.test_env.reset(seed=streams.test_env_seed)
+        self.set_actor(self.agent.actor)
+        self.replay = ReplayBuffer(self.obs_dim, self.action_space.shape[0], run.cfg.replay_size)
         self.pending_updates = 0
 
-    @property
-    def steps(self) -> int:
-        return self.rollout.steps
+    def check_action_space(self, space) -> None:
+        refuse_discrete(space, self.lifecycle.algo)
+        super().check_action_space(space)
 
     def train_epoch(self, epoch: int) -> None:
         """T vector steps, storing every transition, with the update phases that fall due."""
         cfg, roll, agent, replay = self.cfg, self.rollout, self.agent, self.replay
         low, high = self.action_space.low, self.action_space.high
         shape = (cfg.num_envs, self.action_space.shape[0])
-        logger = self.run.logger
-        for _ in range(self.run.T):
+        logger = self.lifecycle.logger
+        for _ in range(self.lifecycle.T):
             if roll.steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
                 actions = self.rng.uniform(low, high, size=shape).astype(np.float32)
             else:
@@ -169,10 +148,8 @@ class OffPolicyLoop:
 
     def end_epoch(self, epoch: int) -> dict:
         """The deterministic test phase, then the epoch's row."""
-        logger = self.run.logger
-        test_returns, test_lengths = run_test_episodes(
-            self.agent.deterministic, self.test_env, self.cfg.num_test_episodes
-        )
+        logger = self.lifecycle.logger
+        test_returns, test_lengths = self.test(self.agent.deterministic)
         ep_rets, ep_lens = self.rollout.stats.drain()
         logger.store(EpRet=ep_rets, EpLen=ep_lens, TestEpRet=test_returns, TestEpLen=test_lengths)
         logger.log_tabular("Epoch", epoch)
@@ -184,36 +161,23 @@ class OffPolicyLoop:
         for key in self.agent.LOGGED:
             logger.log_tabular(key, average_only=key in self.agent.AVERAGE_ONLY)
         latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
-        return self.run.end_epoch(epoch, ep_rets, latest)
+        return self.lifecycle.end_epoch(epoch, ep_rets, latest)
 
     # --- what the lifecycle asks of a loop --------------------------------------------------
 
     def state_dict(self) -> dict:
-        state = {
+        return {
             "agent": self.agent.state_dict(),
             "replay": self.replay.state_dict(),
-            "rollout": self.rollout.state_dict(),
             "pending_updates": self.pending_updates,
+            **self.env_state(),
         }
-        if state["rollout"]["envs"] is not None:
-            state["test_env"] = env_state(self.test_env)
-        return state
 
     def load_state_dict(self, state: dict) -> bool:
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])
         self.pending_updates = int(state["pending_updates"])
-        exact = self.rollout.load_state_dict(state["rollout"])
-        if exact:
-            set_env_state(self.test_env, state["test_env"])
-        return exact
-
-    def policy_state(self) -> dict:
-        return policy_state(self.spec, self.actor, self.normalizer)
-
-    def close(self) -> None:
-        self.envs.close()
-        self.test_env.close()
+        return self.load_env_state(state)
 
 
 def train_off_policy(

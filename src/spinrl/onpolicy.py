@@ -24,25 +24,17 @@ import torch
 from spinrl.buffers import RolloutBuffer
 from spinrl.envs import (
     EnvFn,
-    ObsNormalizer,
     RewardScaler,
-    check_action_space,
-    env_state,
-    make_env,
-    make_vec_env,
-    set_env_state,
 )
 from spinrl.errors import ConfigError, DivergenceError
-from spinrl.policies import VCritic, actor_spec, flat_obs_dim, make_actor
-from spinrl.rollout import Rollout
+from spinrl.policies import VCritic, make_actor
 from spinrl.run import (
+    EnvLoop,
     Policy,
     Result,
     Run,
     RunConfig,
     Variant,
-    policy_state,
-    run_test_episodes,
     validate_common,
 )
 
@@ -84,9 +76,11 @@ def check_finite(value: torch.Tensor, name: str, epoch: int) -> None:
         raise DivergenceError(f"{name} became {bad} at epoch {epoch}")
 
 
-class Session:
+class Session(EnvLoop):
     """One on-policy training run: everything but the update rule. Its lifecycle (directory,
     lock, signals, checkpoints, resume, rows, result) is a spinrl.run.Run."""
+
+    ACTION_SPACES = ACTION_SPACES
 
     def __init__(
         self,
@@ -102,44 +96,33 @@ class Session:
         variant: Variant | None = None,
     ) -> None:
         self.lifecycle = Run(algo, cfg, output_dir, verbose, env_fn, variant)
-        self.cfg = cfg = self.lifecycle.cfg
-        self.epochs, streams = self.lifecycle.epochs, self.lifecycle.streams
-        self.envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)
-        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
-        try:
-            check_action_space(act_space, ACTION_SPACES, algo)
-            obs_dim = flat_obs_dim(obs_space)
-        except Exception:
-            self.envs.close()
-            raise
-        self.action_space = act_space
-        self.actor = make_actor(
-            obs_space, act_space, cfg.hid, cfg.act, orthogonal, log_std_init=log_std_init
-        )
-        self.spec = actor_spec(self.actor, obs_dim, act_space, cfg.hid, cfg.act)
-        self.critic = VCritic(obs_dim, cfg.hid, cfg.act, orthogonal) if use_critic else None
-        self.normalizer = ObsNormalizer((obs_dim,), cfg.normalize_obs)
-        discrete = isinstance(act_space, gym.spaces.Discrete)
-        self.buf = RolloutBuffer(self.lifecycle.T, cfg.num_envs, obs_dim, act_space.shape, discrete)
+        cfg = self.lifecycle.cfg
+        self.epochs = self.lifecycle.epochs
         self.reward_scaler = RewardScaler(
             cfg.num_envs,
             cfg.gamma,
             getattr(cfg, "normalize_reward", False),
             getattr(cfg, "reward_clip", 10.0),
         )
-        self.rollout = Rollout(
-            self.envs, streams.env_seeds, streams.agent, self.normalizer, self.reward_scaler
+        super().__init__(
+            self.lifecycle,
+            env_fn,
+            test_env=bool(cfg.test_every),
+            normalize_obs=cfg.normalize_obs,
+            reward_scaler=self.reward_scaler,
         )
-        self.rng = streams.agent  # minibatch shuffles draw from the agent's saved stream
-        self.test_env = None
-        if cfg.test_every:
-            self.test_env = make_env(env_fn or cfg.env, cfg.max_ep_len)
-            self.test_env.reset(seed=streams.test_env_seed)
+        act_space = self.action_space
+        self.set_actor(
+            make_actor(
+                self.obs_space, act_space, cfg.hid, cfg.act, orthogonal, log_std_init=log_std_init
+            )
+        )
+        self.critic = VCritic(self.obs_dim, cfg.hid, cfg.act, orthogonal) if use_critic else None
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        self.buf = RolloutBuffer(
+            self.lifecycle.T, cfg.num_envs, self.obs_dim, act_space.shape, discrete
+        )
         self.optimizers: dict = {}  # torch optimisers or FlatAdam: state_dict() and back
-
-    @property
-    def steps(self) -> int:
-        return self.rollout.steps
 
     def run(self, optimizers: dict, resume: bool = False, callback=None):
         """Yield the epochs still to train (see spinrl.run.Run.train)."""
@@ -160,9 +143,7 @@ class Session:
         if self.test_env is not None:  # every epoch has the columns; NaN between tests
             if (epoch + 1) % self.cfg.test_every == 0 or epoch == self.epochs - 1:
                 act = Policy(self.actor, self.normalizer, self.action_space, deterministic=True)
-                test_rets, test_lens = run_test_episodes(
-                    act, self.test_env, self.cfg.num_test_episodes
-                )
+                test_rets, test_lens = self.test(act)
                 logger.store(TestEpRet=test_rets, TestEpLen=test_lens)
             logger.log_tabular("TestEpRet", with_min_and_max=True)
         logger.log_tabular("EpLen", average_only=True)
@@ -186,10 +167,8 @@ class Session:
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "obs_normalizer": self.normalizer.state_dict(),
             "reward_scaler": self.reward_scaler.state_dict(),
-            "rollout": self.rollout.state_dict(),
+            **self.env_state(),
         }
-        if self.test_env is not None and state["rollout"]["envs"] is not None:
-            state["test_env"] = env_state(self.test_env)
         return state
 
     def load_state_dict(self, state: dict) -> bool:
@@ -200,18 +179,7 @@ class Session:
             opt.load_state_dict(state["optimizers"][name])
         self.normalizer.load_state_dict(state["obs_normalizer"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
-        exact = self.rollout.load_state_dict(state["rollout"])
-        if exact and self.test_env is not None:
-            set_env_state(self.test_env, state["test_env"])
-        return exact
-
-    def policy_state(self) -> dict:
-        return policy_state(self.spec, self.actor, self.normalizer)
-
-    def close(self) -> None:
-        self.envs.close()
-        if self.test_env is not None:
-            self.test_env.close()
+        return self.load_env_state(state)
 
     def result(self) -> Result:
         return self.lifecycle.result(critic=self.critic)

@@ -44,10 +44,21 @@ from spinrl.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
-from spinrl.envs import ObsNormalizer, env_name, make_env, recorded
+from spinrl.envs import (
+    ObsNormalizer,
+    RewardScaler,
+    check_action_space,
+    env_name,
+    env_state,
+    make_env,
+    make_vec_env,
+    recorded,
+    set_env_state,
+)
 from spinrl.errors import CheckpointError, ConfigError, TrainingInterrupted
 from spinrl.logger import EpochLogger
-from spinrl.policies import ACTIVATIONS, action_clipper, build_actor
+from spinrl.policies import ACTIVATIONS, action_clipper, actor_spec, build_actor, flat_obs_dim
+from spinrl.rollout import Rollout
 
 # --- The fields every algorithm's Config shares ----------------------------------------------
 
@@ -275,6 +286,86 @@ class Result:
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return self.policy(deterministic)(obs)
+
+
+# --- What every loop holds: the envs and their state -----------------------------------------
+
+
+class EnvLoop:
+    """The part of a training loop every family shares: the N vector envs with their
+    observations, episode counters and random streams (a spinrl.rollout.Rollout), an
+    optional test env on its own stream, the observation normaliser, and the actor's spec.
+
+    A family's loop subclasses it: builds its networks, calls ``set_actor`` and writes its
+    own step logic; ``env_state`` / ``load_env_state`` carry the envs through checkpoints.
+    """
+
+    ACTION_SPACES: tuple[type, ...] = (gym.spaces.Discrete, gym.spaces.Box)
+
+    def __init__(
+        self,
+        run: Run,
+        env_fn=None,
+        *,
+        test_env: bool,
+        normalize_obs: bool = False,
+        reward_scaler: RewardScaler | None = None,
+    ) -> None:
+        cfg, streams = run.cfg, run.streams
+        self.lifecycle, self.cfg, self.rng = run, cfg, streams.agent
+        self.envs = make_vec_env(env_fn or cfg.env, cfg.num_envs, cfg.vectorization, cfg.max_ep_len)
+        self.test_env = None
+        try:
+            self.action_space = self.envs.single_action_space
+            self.check_action_space(self.action_space)
+            self.obs_space = self.envs.single_observation_space
+            self.obs_dim = flat_obs_dim(self.obs_space)
+            if test_env:
+                self.test_env = make_env(env_fn or cfg.env, cfg.max_ep_len)
+                self.test_env.reset(seed=streams.test_env_seed)
+        except Exception:
+            self.close()
+            raise
+        self.normalizer = ObsNormalizer((self.obs_dim,), normalize_obs)
+        self.rollout = Rollout(
+            self.envs, streams.env_seeds, streams.agent, self.normalizer, reward_scaler
+        )
+
+    def check_action_space(self, space: gym.Space) -> None:
+        check_action_space(space, self.ACTION_SPACES, self.lifecycle.algo)
+
+    def set_actor(self, actor: torch.nn.Module) -> None:
+        self.actor = actor
+        self.spec = actor_spec(actor, self.obs_dim, self.action_space, self.cfg.hid, self.cfg.act)
+
+    @property
+    def steps(self) -> int:
+        return self.rollout.steps
+
+    def test(self, act) -> tuple[list[float], list[int]]:
+        """The test phase: num_test_episodes with ``act`` on the test env."""
+        return run_test_episodes(act, self.test_env, self.cfg.num_test_episodes)
+
+    def env_state(self) -> dict:
+        state = {"rollout": self.rollout.state_dict()}
+        if self.test_env is not None and state["rollout"]["envs"] is not None:
+            state["test_env"] = env_state(self.test_env)
+        return state
+
+    def load_env_state(self, state: dict) -> bool:
+        """Restore ``env_state()``; False where the envs' own state was not saved (async)."""
+        exact = self.rollout.load_state_dict(state["rollout"])
+        if exact and self.test_env is not None:
+            set_env_state(self.test_env, state["test_env"])
+        return exact
+
+    def policy_state(self) -> dict:
+        return policy_state(self.spec, self.actor, self.normalizer)
+
+    def close(self) -> None:
+        self.envs.close()
+        if self.test_env is not None:
+            self.test_env.close()
 
 
 # --- The lifecycle ----------------------------------------------------------------------------

@@ -17,9 +17,9 @@ The implementation details that decide PPO's quality are each named where they h
 by where runs end, not by when they first touch a threshold: on CartPole-v1 at 100k steps,
 20 of 20 seeds end with the mean of their last 10 epochs at 500 (benchmarks/stability.py).
 They are spinrl's own: 8 envs x 128 steps, 10 passes of minibatches of 256, lr 1e-3
-annealed, clip 0.2, and rl-baselines3-zoo's CartPole discount (gamma 0.98, lam 0.8). For MuJoCo use ``--preset mujoco`` (CleanRL's settings: 1 env, 2048
-steps, minibatches of 64, 10 epochs, normalised observations and rewards);
-``--preset spinningup`` gives Spinning Up's.
+annealed, clip 0.2, and rl-baselines3-zoo's CartPole discount (gamma 0.98, lam 0.8). For
+MuJoCo use ``--preset mujoco`` (CleanRL's settings: 1 env, 2048 steps, minibatches of 64, 10
+epochs, normalised observations and rewards); ``--preset spinningup`` gives Spinning Up's.
 """
 
 from __future__ import annotations
