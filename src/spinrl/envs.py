@@ -104,8 +104,13 @@ def env_name(env: str | EnvFn) -> str:
     if isinstance(env, str):
         return env
     module, qualname = getattr(env, "__module__", None), getattr(env, "__qualname__", "")
-    if module and module != "__main__" and "<" not in qualname:
-        return f"{module}:{qualname}"
+    if module and module != "__main__" and qualname and "<" not in qualname:
+        candidate = f"{module}:{qualname}"
+        try:
+            if import_factory(candidate) is env:  # importing the name gives this factory back
+                return candidate
+        except EnvError:
+            pass
     made = env()
     try:
         spec_id = made.spec.id if made.spec is not None else None
