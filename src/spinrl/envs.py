@@ -65,6 +65,8 @@ def _make_by_id(env_id: str, max_episode_steps: int | None, **kwargs) -> gym.Env
         if factory is not None:
             return make_env(factory, max_episode_steps)
         raise EnvError(_unknown_env_message(env_id))
+    if kwargs.get("render_mode") == "rgb_array":  # off-screen frames: no display wanted, and
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # SDL then says nothing about one
     try:
         return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gym.error.DependencyNotInstalled as e:
