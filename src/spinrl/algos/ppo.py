@@ -253,7 +253,6 @@ def update(actor, critic, opt, data: dict, cfg: Config, rng, clip: float | None 
             if policy_on:
                 if cfg.ent_coef:
                     logp, entropy = actor.log_prob_and_entropy(mb["obs"], mb["actions"])
-                    loss = loss - cfg.ent_coef * entropy.mean()  # detail: entropy bonus
                 else:  # no entropy term in the gradient: skip computing it per step
                     logp = actor.log_prob(mb["obs"], mb["actions"])
                 if cfg.target_kl is not None:  # detail: KL early stopping, as in Spinning Up
@@ -262,6 +261,8 @@ def update(actor, critic, opt, data: dict, cfg: Config, rng, clip: float | None 
             if policy_on:
                 loss_pi = clipped_surrogate(logp, mb["logp"], mb["adv"], clip)
                 loss = loss + loss_pi  # one joint loss, one backward, one optimiser step
+                if cfg.ent_coef:  # detail: entropy bonus
+                    loss = loss - cfg.ent_coef * entropy.mean()
                 losses_pi.append(loss_pi.detach())
             opt.zero_grad()
             loss.backward()
