@@ -149,6 +149,7 @@ class EpochLogger:
             self._task = self.progress.add_task(description, total=total_steps, rate="-", ret="-")
             self.progress.start()
         self._start = time.time()
+        self._steps0: int | None = None
         self._csv_ready = False
         if self.output_dir is not None and keep_rows is not None:
             self._truncate_csv(keep_rows)
@@ -187,15 +188,20 @@ class EpochLogger:
             self._current["Min" + key] = float(vals.min()) if len(vals) else nan
 
     def update_progress(self, steps: int, latest_return: float | None) -> None:
+        """Move the progress bar to ``steps``; the rate counts from the first call (training
+        starts then, after start-up; a resumed run counts only its own steps)."""
         if self.progress is None:
             return
+        if self._steps0 is None:
+            self._steps0, self._start = steps, time.time()
         elapsed = max(time.time() - self._start, 1e-9)
         ret = (
             "-"
             if latest_return is None or not math.isfinite(latest_return)
             else f"{latest_return:.1f}"
         )
-        self.progress.update(self._task, completed=steps, rate=f"{steps / elapsed:.0f}", ret=ret)
+        rate = (steps - self._steps0) / elapsed
+        self.progress.update(self._task, completed=steps, rate=f"{rate:.0f}", ret=ret)
 
     def dump_tabular(self) -> dict:
         """Write the epoch's row everywhere; returns it."""
