@@ -126,10 +126,11 @@ def report() -> str:
         "training), beside the zoo's published deterministic evaluation. A cell reaches the "
         "zoo's figure when spinrl's mean is at least the zoo's mean minus its std.",
         "",
-        "| algo | env | steps (zoo's) | seeds | spinrl | zoo | reached | hours per seed | CPU |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| algo | env | steps (zoo's) | seeds | spinrl | zoo | reached | minutes per seed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     reached = judged = 0
+    machines: set[str] = set()
     for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in ZOO.items():
         runs = [
             json.loads(p.read_text())
@@ -139,7 +140,7 @@ def report() -> str:
         if not runs:
             lines.append(
                 f"| {algo} | {env_id} | ({zoo_budget:,}) | 0 | not run yet | "
-                f"{_fmt(zoo_mean)} ± {_fmt(zoo_std)} | | | |"
+                f"{_fmt(zoo_mean)} ± {_fmt(zoo_std)} | | |"
             )
             continue
         means = [r["eval_mean"] for r in runs]
@@ -149,14 +150,18 @@ def report() -> str:
         judged += 1
         reached += ok
         budgets = sorted({r["budget"] for r in runs})
-        hours = statistics.fmean(r["seconds"] for r in runs) / 3600
-        cpus = sorted({r["cpu"] for r in runs})
+        minutes = statistics.fmean(r["seconds"] for r in runs) / 60
+        machines |= {r["cpu"] for r in runs}
         lines.append(
             f"| {algo} | {env_id} | {'/'.join(f'{b:,}' for b in budgets)} ({zoo_budget:,}) | "
             f"{len(runs)} | {_fmt(mean)} ± {_fmt(std)} | {_fmt(zoo_mean)} ± {_fmt(zoo_std)} | "
-            f"{'yes' if ok else '**no**'} | {hours:.2f} | {'; '.join(cpus)} |"
+            f"{'yes' if ok else '**no**'} | {minutes:.1f} |"
         )
-    lines += ["", f"**{reached} of {judged} cells run reach the zoo's figure.**"]
+    lines += [
+        "",
+        f"**{reached} of {judged} cells run reach the zoo's figure.** Measured on "
+        f"{'; '.join(sorted(machines))}, two runs at a time.",
+    ]
     return "\n".join(lines) + "\n"
 
 
