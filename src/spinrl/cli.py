@@ -69,7 +69,8 @@ def _train_parser(algo: str, module) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=f"spinrl train {algo}",
         description=(module.__doc__ or "").strip().splitlines()[0],
-        epilog="Give a field several values to run a grid over them, e.g. --seed 0 1 2.",
+        epilog="Give a field several values to run a grid over them, e.g. --seed 0 1 2. A "
+        "list is one value written in brackets, --hid [64,64]; --hid [32] [64,64] is a grid.",
     )
     docs = field_docs(module.Config)
     for f in dataclasses.fields(module.Config):
