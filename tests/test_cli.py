@@ -167,3 +167,15 @@ def test_a_successful_resume_clears_the_old_error_and_a_grid_says_where_its_runs
     assert main([*grid, "--exp-name", "g", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"runs are in {tmp_path / 'g_hid4'}, {tmp_path / 'g_hid8'}" in out
+
+
+def test_a_failed_resume_is_recorded_in_the_run_directory(tmp_path, capsys):
+    argv = ["train", "pg", "--data-dir", str(tmp_path), "--exp-name", "f", *TINY]
+    assert main(argv) == 0
+    run = tmp_path / "f" / "f_s0"
+    (run / "model.pt").write_bytes(b"damaged")
+    (run / "model.pt.prev").unlink(missing_ok=True)
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert json.loads((run / "status.json").read_text())["status"] == "FAILED"
+    assert "CheckpointError" in (run / "error.txt").read_text()

@@ -48,7 +48,8 @@ def test_replay_stores_the_real_final_observation_and_no_ending_at_time_limits()
     def env_fn():
         return gym.wrappers.TimeLimit(DriftEnv(), max_episode_steps=5)
 
-    result = spinrl.sac(env_fn, **{**TINY, "epochs": 1, "update_after": 10_000})
+    # max_ep_len None keeps the factory's own 5-step limit (a number would replace it)
+    result = spinrl.sac(env_fn, **{**TINY, "epochs": 1, "update_after": 10_000, "max_ep_len": None})
     replay = result.replay
     obs, next_obs = replay.obs[: replay.size, 0], replay.next_obs[: replay.size, 0]
     np.testing.assert_array_equal(next_obs, obs + 1)  # final obs 5 after 4, never reset obs 0

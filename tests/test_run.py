@@ -235,3 +235,85 @@ def test_capture_video_records_the_deterministic_policy_every_n_epochs(tmp_path)
     assert all((out / "videos" / v).read_bytes()[4:8] == b"ftyp" for v in videos)  # real MP4s
     with pytest.raises(spinrl.errors.ConfigError, match="give an output_dir"):
         spinrl.pg(env="CartPole-v1", capture_video=1, verbose=False, **tiny)
+
+
+def test_recording_videos_changes_nothing_a_run_learns(tmp_path):
+    # Building a second actor for the video would draw from torch's generator and change
+    # SAC's later samples: the rows must be the same with and without videos.
+    kw = dict(env="Pendulum-v1", verbose=False, **{**TINY["sac"], "epochs": 2})
+
+    def rows(capture):
+        out = tmp_path / f"v{capture}"
+        spinrl.sac(output_dir=str(out), capture_video=capture, **kw)
+        lines = (out / "progress.csv").read_text().splitlines()
+        drop = lines[0].split(",").index("Time")
+        return [[c for i, c in enumerate(line.split(",")) if i != drop] for line in lines]
+
+    assert rows(1) == rows(0)
+
+
+def test_env_snapshots_restore_integer_state_and_skip_what_they_cannot_hold(tmp_path):
+    from spinrl.envs import env_state, set_env_state
+
+    # CliffWalking's position is a numpy integer: it must survive the round trip.
+    a, b = make_env("CliffWalking-v1"), make_env("CliffWalking-v1")
+    a.reset(seed=0)
+    b.reset(seed=1)
+    for action in (0, 1, 1):
+        a.step(action)
+    set_env_state(b, env_state(a))
+    assert [a.step(2)[1:3] for _ in range(3)] == [b.step(2)[1:3] for _ in range(3)]
+    # FrozenLake holds a bytes array (its map), which a checkpoint cannot and need not hold.
+    spinrl.ppo(env="FrozenLake-v1", output_dir=str(tmp_path / "fl"), verbose=False, **TINY["ppo"])
+    # Box2D bodies cannot be saved: the snapshot says so, and resume is not claimed exact.
+    lunar = make_env("LunarLander-v3")
+    lunar.reset(seed=0)
+    assert env_state(lunar)["exact"] is False and env_state(a)["exact"] is True
+
+
+def test_tuned_settings_bring_their_budget_unless_the_run_sets_its_length(tmp_path):
+    _, (trial,), _ = plan_runs_ppo(tmp_path, "--env", "CartPole-v1")
+    assert trial.values["total_steps"] == 100_000
+    _, (trial,), _ = plan_runs_ppo(tmp_path, "--env", "CartPole-v1", "--epochs", "5")
+    assert "total_steps" not in trial.values and trial.values["epochs"] == 5
+    _, (trial,), _ = plan_runs_ppo(tmp_path, "--env", "CartPole-v1", "--total-steps", "2048")
+    assert trial.values["total_steps"] == 2048
+
+
+def plan_runs_ppo(tmp_path, *argv):
+    from spinrl.cli import plan_runs
+
+    return plan_runs("ppo", [*argv, "--data-dir", str(tmp_path)])
+
+
+def test_max_ep_len_replaces_a_factorys_own_limit_as_gym_make_does():
+    env = make_env(lambda: gym.make("CartPole-v1"), 1000)
+    env.reset(seed=0)
+    steps, done = 0, False
+    while not done and steps < 600:
+        _, _, terminated, truncated, _ = env.step(steps % 2)  # alternate: may still fall
+        steps, done = steps + 1, terminated or truncated
+    from spinrl.envs import _time_limits
+
+    assert [limit._max_episode_steps for limit in _time_limits(env)] == [1000]
+
+
+def test_a_factory_with_its_own_arguments_is_not_recorded_as_the_plain_id():
+    from spinrl.envs import env_name
+
+    assert env_name(lambda: gym.make("Pendulum-v1", g=2.0)).startswith("<factory")
+    assert env_name(lambda: gym.make("Pendulum-v1")) == "Pendulum-v1"
+
+
+def test_a_callback_that_stops_training_leaves_the_returned_policy_on_disk(tmp_path):
+    out = tmp_path / "stop"
+    result = spinrl.pg(
+        env="CartPole-v1",
+        output_dir=str(out),
+        verbose=False,
+        callback=lambda run: run.last_row["Epoch"] == 1,
+        **{**TINY["pg"], "epochs": 6, "save_freq": 10},
+    )
+    assert result.last_row["Epoch"] == 1
+    obs = np.zeros(4, np.float32)
+    np.testing.assert_array_equal(load_policy(out, deterministic=True)(obs), result.act(obs, True))

@@ -22,8 +22,13 @@ def _api(name: str):
         module = ALGOS[name]
         preset = config.pop("preset", None)
         if preset is not None:
-            env_id = config.get("env", module.Config().env)
-            config = {**preset_fields(name, preset, env_id), **config}
+            from spinrl.envs import env_name
+
+            env_id = env_name(env_fn) if env_fn is not None else config.get("env")
+            fields = preset_fields(name, preset, env_id or module.Config().env)
+            if "epochs" in config:  # the caller sets the length: not the preset's budget
+                fields.pop("total_steps", None)
+            config = {**fields, **config}
         cfg = build_config(module.Config, config)
         return module.train(cfg, env_fn, output_dir, verbose, resume, callback)
 

@@ -123,8 +123,9 @@ def load_latest_checkpoint(path: str | os.PathLike, kind: str) -> tuple[dict, Pa
 
 
 RESUME_MAY_CHANGE = frozenset({"epochs", "total_steps", "save_freq", "capture_video"})
-"""Config fields a resumed run may change: how long it trains, how often it saves, how
-often it records a video (none of which changes what it learns)."""
+"""Config fields a resumed run may change: how long it trains, how often it saves and how
+often it records a video. Saving and videos change nothing learned; a longer budget does
+stretch schedules that run to the end of training (PPO's annealed learning rate and clip)."""
 
 
 def check_resume_config(run_dir: str | os.PathLike, current: dict, may_change) -> None:

@@ -170,7 +170,12 @@ def plan_runs(algo: str, argv: list[str]):
         grid.add(name, values)
     trials = grid.trials()
     args.preset_lines = _apply_presets(algo, module, args.preset, trials)
-    check_algo_values(algo, trials)
+    try:
+        check_algo_values(algo, trials)
+    except ConfigError as e:
+        if not args.preset_lines and args.preset in (None, "none"):
+            raise
+        raise ConfigError(f"{e} (with the preset's settings; --preset none drops them)") from None
     for env_id in sorted({t.values.get("env", module.Config().env) for t in trials}):
         env = make_env(env_id)
         try:
@@ -219,6 +224,8 @@ def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
         if preset is None and presets.tuned(algo, env_id) is None:
             continue
         fields = presets.preset_fields(algo, preset or "tuned", env_id)
+        if "epochs" in trial.values:  # the user sets the length: not the preset's budget
+            fields.pop("total_steps", None)
         trial.values = {**fields, **trial.values}
         entry = presets.tuned(algo, env_id)
         if preset in (None, "tuned") and entry is not None:
@@ -229,7 +236,6 @@ def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from spinrl.checkpoint import write_json
     from spinrl.grid import is_completed, run_trial
 
     module = _algo_module(args.algo)
@@ -238,11 +244,7 @@ def cmd_train(args) -> int:
         print(line)
     if grid is None:  # --resume
         ((cfg, path),) = trials
-        result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet, resume=True)
-        write_json(path / STATUS, {"status": "completed", "resumed": True})
-        (path / ERROR).unlink(missing_ok=True)  # the failure it recorded is behind us
-        print(f"run resumed and written to {path}  ({_final(result.last_row)})")
-        return 0
+        return _resume(module, cfg, path, opts)
     if len(trials) == 1 and opts.workers == 1 and opts.backend == "local":
         (trial,) = trials
         if is_completed(trial.run_dir) and not opts.overwrite:
@@ -274,6 +276,28 @@ def cmd_train(args) -> int:
     print(f"runs are in {', '.join(folders)}")
     failed = [t for t in done if t.status == "FAILED"]
     return 1 if failed else 0
+
+
+def _resume(module, cfg, path: Path, opts) -> int:
+    """Continue the run in ``path``; its status.json and error.txt say how it went, as for a
+    new run."""
+    import time
+    import traceback
+
+    from spinrl.checkpoint import atomic_write_text, write_json
+
+    start = time.time()
+    try:
+        result = module.train(cfg, output_dir=str(path), verbose=not opts.quiet, resume=True)
+    except BaseException as e:
+        status = "interrupted" if isinstance(e, TrainingInterrupted) else "FAILED"
+        atomic_write_text(path / ERROR, traceback.format_exc())
+        write_json(path / STATUS, {"status": status, "seconds": time.time() - start})
+        raise
+    write_json(path / STATUS, {"status": "completed", "resumed": True})
+    (path / ERROR).unlink(missing_ok=True)  # the failure it recorded is behind us
+    print(f"run resumed and written to {path}  ({_final(result.last_row)})")
+    return 0
 
 
 def _final(row: dict) -> str:

@@ -49,9 +49,14 @@ def make_env(env: str | EnvFn, max_episode_steps: int | None = None, **kwargs) -
     either way: the time limit ``max_episode_steps`` if given, and Discrete observations as
     one-hot vectors. An id of the form "package.module:factory" imports the factory."""
     if callable(env):
-        made = env()
+        made = _call_factory(env, kwargs)
         if max_episode_steps is not None:
-            made = gym.wrappers.TimeLimit(made, max_episode_steps)
+            limits = _time_limits(made)
+            if limits:  # as gym.make does for an id: the limit is replaced, not stacked
+                for limit in limits:
+                    limit._max_episode_steps = max_episode_steps
+            else:
+                made = gym.wrappers.TimeLimit(made, max_episode_steps)
     else:
         made = _make_by_id(env, max_episode_steps, **kwargs)
     if isinstance(made.observation_space, gym.spaces.Discrete):
@@ -59,11 +64,26 @@ def make_env(env: str | EnvFn, max_episode_steps: int | None = None, **kwargs) -
     return made
 
 
+def _call_factory(factory: EnvFn, kwargs: dict) -> gym.Env:
+    """``factory(**kwargs)`` when it takes them (render_mode for a video), else ``factory()``."""
+    if kwargs:
+        import inspect
+
+        try:
+            params = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            params = {}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if takes_any or all(k in params for k in kwargs):
+            return factory(**kwargs)
+    return factory()
+
+
 def _make_by_id(env_id: str, max_episode_steps: int | None, **kwargs) -> gym.Env:
     if env_id not in gym.registry:
         factory = import_factory(env_id)
         if factory is not None:
-            return make_env(factory, max_episode_steps)
+            return make_env(factory, max_episode_steps, **kwargs)
         raise EnvError(_unknown_env_message(env_id))
     if kwargs.get("render_mode") == "rgb_array":  # off-screen frames: no display wanted, and
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # SDL then says nothing about one
@@ -118,7 +138,13 @@ def env_name(env: str | EnvFn) -> str:
         spec_id = made.spec.id if made.spec is not None else None
     finally:
         made.close()
-    if spec_id is not None and spec_id in gym.registry:
+
+    def _plain(spec) -> bool:  # made by the id alone: no extra arguments or time limit
+        registered = gym.spec(spec.id)
+        same_limit = spec.max_episode_steps == registered.max_episode_steps
+        return spec.kwargs == registered.kwargs and same_limit
+
+    if spec_id is not None and spec_id in gym.registry and _plain(made.spec):
         return spec_id
     return f"<factory {qualname or type(env).__name__}, not importable>"
 
@@ -418,26 +444,37 @@ class EpisodeStats:
 
 # --- Exact resume: the environments' state as plain arrays and numbers (no pickles) ---------
 
-_SNAPSHOT_TYPES = (np.ndarray, bool, int, float, type(None))
+_SNAPSHOT_TYPES = (np.ndarray, np.generic, bool, int, float, type(None))
 
 
-def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+def _time_limits(env: gym.Env) -> list[gym.wrappers.TimeLimit]:
+    """Every TimeLimit in the wrapper chain, outermost first."""
+    limits = []
     while isinstance(env, gym.Wrapper):
         if isinstance(env, gym.wrappers.TimeLimit):
-            return env
+            limits.append(env)
         env = env.env
-    return None
+    return limits
+
+
+def _snapshot_value(value) -> bool:
+    """Plain numbers, None, and numeric or boolean arrays (not bytes or objects)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biufc"
+    return isinstance(value, _SNAPSHOT_TYPES)
 
 
 def _env_state(env: gym.Env) -> dict:
     base = env.unwrapped
+    attrs = {k: v for k, v in vars(base).items() if _snapshot_value(v)}
     state = {
-        "attrs": {k: v for k, v in vars(base).items() if isinstance(v, _SNAPSHOT_TYPES)},
+        "attrs": {k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()},
         "rng": base.np_random.bit_generator.state,
+        "elapsed_steps": [limit._elapsed_steps for limit in _time_limits(env)],
+        # Box2D keeps its bodies in C++ objects that cannot be saved as arrays: such an env
+        # resumes with a fresh episode, and the resume says it is not exact.
+        "exact": not _holds_box2d(base),
     }
-    limit = _time_limit(env)
-    if limit is not None:
-        state["elapsed_steps"] = limit._elapsed_steps
     if hasattr(base, "model") and hasattr(base, "data"):  # MuJoCo: the full integration state
         import mujoco
 
@@ -458,14 +495,17 @@ def _set_env_state(env: gym.Env, state: dict) -> None:
                 value = value.astype(current.dtype)
         setattr(base, key, value)
     base.np_random.bit_generator.state = state["rng"]
-    limit = _time_limit(env)
-    if limit is not None and "elapsed_steps" in state:
-        limit._elapsed_steps = state["elapsed_steps"]
+    for limit, elapsed in zip(_time_limits(env), state["elapsed_steps"], strict=False):
+        limit._elapsed_steps = int(elapsed)
     if "mujoco" in state:
         import mujoco
 
         physics = np.asarray(state["mujoco"], np.float64)
         mujoco.mj_setState(base.model, base.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+
+
+def _holds_box2d(base: gym.Env) -> bool:
+    return any(type(v).__module__.startswith("Box2D") for v in vars(base).values())
 
 
 def vec_env_state(envs: gym.vector.VectorEnv) -> list[dict]:
@@ -498,6 +538,8 @@ def restore_envs(envs: gym.vector.VectorEnv, state: list[dict] | None) -> bool:
     the fresh episodes they have, and the resumed run is not exact."""
     if state is None or not hasattr(envs, "envs"):
         return False
+    if not all(env_state.get("exact", True) for env_state in state):
+        return False  # Box2D: keep the fresh episodes rather than half-restored ones
     set_vec_env_state(envs, state)
     return True
 

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Column, Table
 from rich.text import Text
 
-from spinrl.checkpoint import CONFIG, PROGRESS, atomic_write_text, write_json
+from spinrl.checkpoint import CHECKPOINT, CONFIG, PROGRESS, atomic_write_text, write_json
 from spinrl.errors import ConfigError
 
 
@@ -37,11 +38,12 @@ def prepare_run_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
         raise ConfigError(
             f"{path} already holds a run; choose another --exp-name or pass --overwrite"
         )
-    if overwrite:
-        for name in (PROGRESS, CONFIG):
+    if overwrite:  # nothing of the old run may be resumed or watched by mistake
+        for name in (PROGRESS, CONFIG, CHECKPOINT, f"{CHECKPOINT}.prev"):
             (path / name).unlink(missing_ok=True)
         for old in path.glob("events.out.tfevents.*"):
             old.unlink()
+        shutil.rmtree(path / "videos", ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

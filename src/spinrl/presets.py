@@ -68,8 +68,9 @@ NAMED: dict[str, dict[str, dict]] = {
         # Spinning Up's PPO (spinup/algos/pytorch/ppo): 4000 steps, 80 full-batch policy
         # steps with early stopping on the k1 KL estimate, 80 value steps with their own
         # learning rate whether or not the policy stopped, no clipping of gradients. The
-        # joint loss with vf_coef 1 has the same gradients as Spinning Up's two losses (they
-        # share no parameter), and one Adam with two groups is two Adams.
+        # joint loss with vf_coef 2 (spinrl's value loss is half the MSE, Spinning Up's the
+        # whole) has the same gradients as Spinning Up's two losses (they share no
+        # parameter), and one Adam with two groups is two Adams.
         "spinningup": dict(
             num_envs=1,
             steps_per_epoch=4000,
@@ -87,7 +88,7 @@ NAMED: dict[str, dict[str, dict]] = {
             orthogonal_init=False,
             log_std_init=-0.5,
             ent_coef=0.0,
-            vf_coef=1.0,
+            vf_coef=2.0,
             hid=(64, 64),
             act="tanh",
         ),
@@ -299,7 +300,8 @@ def preset_fields(algo: str, preset: str, env_id: str) -> dict:
         if entry is None:
             listed = ", ".join(TUNED.get(algo, {})) or "none"
             raise ConfigError(f"no tuned settings for {algo} on {env_id}; listed: {listed}")
-        return dict(entry.fields)
+        # the budget the settings were published with, unless the run sets its own length
+        return {"total_steps": entry.budget, **entry.fields}
     if preset not in NAMED.get(algo, {}):
         raise ConfigError(
             f"{algo} has no preset {preset!r}; choose one of {', '.join(choices(algo))}"

@@ -389,8 +389,17 @@ class Run:
             cfg, saved_cfg = replace(cfg, env=name), replace(saved_cfg, env=name)
         self.algo, self.cfg, self.saved_cfg = algo, cfg, saved_cfg
         self.env_fn = env_fn
-        if cfg.capture_video and output_dir is None:
-            raise ConfigError("capture_video writes into the run directory: give an output_dir")
+        if cfg.capture_video:
+            if output_dir is None:
+                raise ConfigError("capture_video writes into the run directory: give an output_dir")
+            probe = self._video_env()
+            mode = probe.render_mode
+            probe.close()
+            if mode != "rgb_array":
+                raise ConfigError(
+                    f"capture_video needs an env that renders rgb_array frames; {cfg.env} was "
+                    f"made with render_mode={mode!r} (let the factory take render_mode)"
+                )
         self.T, self.epochs = epoch_plan(
             cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps
         )
@@ -435,6 +444,8 @@ class Run:
                         out = str(self.output_dir) if self.output_dir is not None else None
                         raise TrainingInterrupted(stop.signum, out, epoch)
                     if callback is not None and callback(self):
+                        if self.output_dir is not None:  # the checkpoint is the policy returned
+                            self._save(epoch)
                         break
         finally:
             if self.logger is not None:
@@ -459,11 +470,14 @@ class Run:
             self._record(epoch)
         return self.last_row
 
+    def _video_env(self) -> gym.Env:
+        return make_env(self.env_fn or self.cfg.env, self.cfg.max_ep_len, render_mode="rgb_array")
+
     def _record(self, epoch: int) -> None:
         """One episode of the deterministic policy, into RUN_DIR/videos/epoch_<N>.mp4."""
-        policy = Policy.from_state(self.loop.policy_state(), deterministic=True)
-        render = {} if self.env_fn is not None else {"render_mode": "rgb_array"}
-        env = make_env(self.env_fn or self.cfg.env, self.cfg.max_ep_len, **render)
+        loop = self.loop  # the live actor: building a new one would draw from torch's RNG
+        policy = Policy(loop.actor, loop.normalizer, loop.action_space, deterministic=True)
+        env = self._video_env()
         (self.output_dir / "videos").mkdir(exist_ok=True)
         with recorded(env, self.output_dir / "videos" / f"epoch_{epoch}.mp4") as env:
             obs, _ = env.reset(seed=self.streams.test_env_seed + epoch)
@@ -496,6 +510,8 @@ class Run:
                 "policy": self.loop.policy_state(),
                 "loop": self.loop.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(),
+                "numpy_global_rng": np.random.get_state(),  # noqa: NPY002 (user env code's)
             },
         )
 
@@ -508,14 +524,18 @@ class Run:
         try:
             exact = self.loop.load_state_dict(state["loop"])
             torch.set_rng_state(state["torch_rng"])
+            version, internal, gauss = state["python_rng"]
+            random.setstate((version, tuple(internal), gauss))
+            name, keys, pos, has_gauss, cached = state["numpy_global_rng"]
+            np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))  # noqa: NPY002
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"checkpoint {used} does not fit this run: {first}") from None
         if not exact:
             print(
                 "spinrl: resuming with fresh environments (async vector envs keep their state "
-                "in worker processes, which checkpoints do not hold): the rest of the run will "
-                "differ from an uninterrupted one",
+                "in worker processes, and Box2D in C++ bodies, which checkpoints do not hold): "
+                "the rest of the run will differ from an uninterrupted one",
                 file=sys.stderr,
             )
         return int(state["epoch"]) + 1
