@@ -159,6 +159,8 @@ def plan_runs(algo: str, argv: list[str]):
     if args.backend == "ray":
         check_ray_address(args.ray_address)
     if args.resume:
+        if args.preset is not None:
+            raise ConfigError("--preset cannot change a resumed run: it keeps its config")
         if any(len(v) > 1 for v in given.values()):
             raise ConfigError("--resume continues one run; give each field one value")
         given = {n: [list(v[0]) if isinstance(v[0], tuple) else v[0]] for n, v in given.items()}
