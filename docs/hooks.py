@@ -23,7 +23,7 @@ from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
-    "returns policies tabular planning envs buffers rollout run onpolicy offpolicy checkpoint "
+    "returns policies tabular models planning envs buffers rollout run onpolicy offpolicy checkpoint "
     "logger grid plot evaluate variance config presets errors optim "
     "algos.pg algos.vpg algos.ppo algos.trpo algos.ddpg algos.td3 algos.sac"
 ).split()
