@@ -23,8 +23,8 @@ from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
-    "returns policies tabular models planning envs buffers rollout run onpolicy offpolicy checkpoint "
-    "logger grid plot evaluate variance config presets errors optim "
+    "returns policies tabular models planning envs buffers rollout run onpolicy offpolicy "
+    "checkpoint logger grid plot evaluate variance config presets errors optim "
     "algos.pg algos.vpg algos.ppo algos.trpo algos.ddpg algos.td3 algos.sac"
 ).split()
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
