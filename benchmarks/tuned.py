@@ -150,12 +150,14 @@ def report() -> str:
         judged += 1
         reached += ok
         budgets = sorted({r["budget"] for r in runs})
+        share = max(budgets) / zoo_budget
+        cut = f" (at {share:.0%} of the budget)" if share < 1 else ""
         minutes = statistics.fmean(r["seconds"] for r in runs) / 60
         machines |= {r["cpu"] for r in runs}
         lines.append(
             f"| {algo} | {env_id} | {'/'.join(f'{b:,}' for b in budgets)} ({zoo_budget:,}) | "
             f"{len(runs)} | {_fmt(mean)} ± {_fmt(std)} | {_fmt(zoo_mean)} ± {_fmt(zoo_std)} | "
-            f"{'yes' if ok else '**no**'} | {minutes:.1f} |"
+            f"{'yes' if ok else '**no**'}{cut} | {minutes:.1f} |"
         )
     lines += [
         "",
