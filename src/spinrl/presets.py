@@ -26,7 +26,8 @@ defaults for the fields the zoo leaves out:
 
 What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
 it: gSDE exploration (use_sde), Ornstein-Uhlenbeck noise, learning-rate schedules for SAC.
-``budget`` is the zoo's n_timesteps; benchmarks/tuned.py measures every entry against the
+``budget`` is the zoo's n_timesteps: applying an entry sets total_steps to it unless the run
+gives epochs or total_steps itself. benchmarks/tuned.py measures every entry against the
 zoo's published return.
 """
 
