@@ -64,17 +64,10 @@ def summary_path(algo: str, env_id: str, seed: int) -> Path:
 def evaluate(result, env_id: str, episodes: int) -> list[float]:
     """Returns of ``episodes`` deterministic episodes of the trained policy."""
     from spinrl.envs import make_env
+    from spinrl.run import run_episodes
 
     env = make_env(env_id)
-    returns = []
-    obs, _ = env.reset(seed=EVAL_SEED)
-    for _ in range(episodes):
-        ret, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(result.act(obs, deterministic=True))
-            ret, done = ret + float(reward), terminated or truncated
-        returns.append(ret)
-        obs, _ = env.reset()
+    returns, _ = run_episodes(result.policy(deterministic=True), env, episodes, seed=EVAL_SEED)
     env.close()
     return returns
 

@@ -26,7 +26,7 @@ from spinrl.checkpoint import CHECKPOINT, CONFIG, load_checkpoint, read_json
 from spinrl.config import build_config
 from spinrl.envs import EnvFn, make_env, recorded
 from spinrl.errors import CheckpointError, ConfigError, EnvError
-from spinrl.run import Policy
+from spinrl.run import Policy, run_episodes
 
 __all__ = ["Policy", "load_policy", "watch"]
 
@@ -121,19 +121,3 @@ def check_fits(policy: Policy, env: gym.Env, run_dir: Path) -> None:
             f"{obs_space} and actions {env.action_space}, trained on {policy.obs_shape} and "
             f"{policy.action_space}"
         )
-
-
-def run_episodes(act, env: gym.Env, episodes: int, seed: int) -> tuple[list[float], list[int]]:
-    """``episodes`` episodes of ``act(obs) -> action``, the first reset with ``seed``."""
-    returns, lengths = [], []
-    obs, _ = env.reset(seed=seed)
-    for _ in range(episodes):
-        ret, length, done = 0.0, 0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(act(obs))
-            ret, length = ret + float(reward), length + 1
-            done = terminated or truncated
-        returns.append(ret)
-        lengths.append(length)
-        obs, _ = env.reset()
-    return returns, lengths

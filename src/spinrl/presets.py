@@ -157,22 +157,9 @@ def _zoo_ppo(
     return Tuned(fields, ZOO.format("ppo"), int(budget), differs)
 
 
-def _zoo_sac(
-    budget,
-    *,
-    lr=3e-4,
-    buffer=1_000_000,
-    starts=100,
-    batch=256,
-    tau=0.005,
-    gamma=0.99,
-    train_freq=1,
-    alpha=None,
-    net=(256, 256),
-    differs="",
-) -> Tuned:
-    fields = dict(
-        lr=lr,
+def _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net) -> dict:
+    """The fields SB3's SAC and TD3 share, in spinrl's names (the docstring's SAC line)."""
+    return dict(
         replay_size=buffer,
         start_steps=starts,
         update_after=starts,
@@ -180,45 +167,30 @@ def _zoo_sac(
         polyak=1.0 - tau,
         gamma=gamma,
         update_every=train_freq,
-        alpha=alpha,
-        alpha_init=1.0,
         hid=net,
         act="relu",
     )
+
+
+def _zoo_sac(budget, *, lr=3e-4, buffer=1_000_000, starts=100, batch=256, tau=0.005,
+             gamma=0.99, train_freq=1, alpha=None, net=(256, 256),
+             differs="") -> Tuned:  # fmt: skip
+    fields = _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net)
+    fields |= dict(lr=lr, alpha=alpha, alpha_init=1.0)
     return Tuned(fields, ZOO.format("sac"), int(budget), differs)
 
 
-def _zoo_td3(
-    budget,
-    *,
-    half_range=1.0,
-    lr=1e-3,
-    buffer=1_000_000,
-    starts=100,
-    batch=256,
-    tau=0.005,
-    gamma=0.99,
-    train_freq=1,
-    noise=0.1,
-    net=(400, 300),
-    differs="",
-) -> Tuned:
-    fields = dict(
+def _zoo_td3(budget, *, half_range=1.0, lr=1e-3, buffer=1_000_000, starts=100, batch=256,
+             tau=0.005, gamma=0.99, train_freq=1, noise=0.1, net=(400, 300),
+             differs="") -> Tuned:  # fmt: skip
+    fields = _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net)
+    fields |= dict(
         pi_lr=lr,
         q_lr=lr,
-        replay_size=buffer,
-        start_steps=starts,
-        update_after=starts,
-        batch_size=batch,
-        polyak=1.0 - tau,
-        gamma=gamma,
-        update_every=train_freq,
         act_noise=noise * half_range,
         target_noise=0.2 * half_range,
         noise_clip=0.5 * half_range,
         policy_delay=2,
-        hid=net,
-        act="relu",
     )
     return Tuned(fields, ZOO.format("td3"), int(budget), differs)
 

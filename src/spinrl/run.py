@@ -199,12 +199,15 @@ def seed_everything(seed: int, torch_seed: int) -> None:
 # --- The deterministic test phase -------------------------------------------------------------
 
 
-def run_test_episodes(act, env: gym.Env, episodes: int) -> tuple[list[float], list[int]]:
-    """``episodes`` whole episodes with ``act(obs_batch) -> action_batch`` (the deterministic
-    policy), as Spinning Up's test phase: their returns and lengths."""
+def run_episodes(
+    act, env: gym.Env, episodes: int, seed: int | None = None
+) -> tuple[list[float], list[int]]:
+    """``episodes`` whole episodes with ``act(obs_batch) -> action_batch``, the first reset
+    with ``seed``: their returns and lengths. The test phase (the deterministic policy, as
+    Spinning Up's), ``spinrl watch`` and the training videos all run episodes this way."""
     returns, lengths = [], []
-    for _ in range(episodes):
-        obs, _ = env.reset()
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed if i == 0 else None)
         ret, length, done = 0.0, 0, False
         while not done:
             obs, reward, terminated, truncated, _ = env.step(act(obs[None])[0])
@@ -344,7 +347,7 @@ class EnvLoop:
 
     def test(self, act) -> tuple[list[float], list[int]]:
         """The test phase: num_test_episodes with ``act`` on the test env."""
-        return run_test_episodes(act, self.test_env, self.cfg.num_test_episodes)
+        return run_episodes(act, self.test_env, self.cfg.num_test_episodes)
 
     def env_state(self) -> dict:
         state = {"rollout": self.rollout.state_dict()}
@@ -480,11 +483,7 @@ class Run:
         env = self._video_env()
         (self.output_dir / "videos").mkdir(exist_ok=True)
         with recorded(env, self.output_dir / "videos" / f"epoch_{epoch}.mp4") as env:
-            obs, _ = env.reset(seed=self.streams.test_env_seed + epoch)
-            done = False
-            while not done:
-                obs, _, terminated, truncated, _ = env.step(policy(obs))
-                done = terminated or truncated
+            run_episodes(policy, env, 1, seed=self.streams.test_env_seed + epoch)
 
     def result(self, **extra) -> Result:
         loop = self.loop
