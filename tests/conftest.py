@@ -27,6 +27,20 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{case:<{width}}  | {expected} | {observed}")
 
 
+# A tiny off-policy budget (DDPG, TD3, SAC): enough for updates and a test phase, a second.
+OFF_POLICY_TINY = dict(
+    steps_per_epoch=60,
+    epochs=1,
+    start_steps=30,
+    update_after=30,
+    update_every=10,
+    batch_size=16,
+    hid=(8,),
+    num_test_episodes=1,
+    max_ep_len=20,
+)
+
+
 # --- Toy environments shared by several test files -------------------------------------------
 
 

@@ -3,21 +3,9 @@ spinrl.algos.ddpg.FIXED), run for run. The loop it shares with TD3 and SAC is ch
 test_offpolicy.py."""
 
 import spinrl
+from conftest import OFF_POLICY_TINY
 
-SMALL = dict(
-    env="Pendulum-v1",
-    seed=0,
-    steps_per_epoch=60,
-    epochs=1,
-    start_steps=30,
-    update_after=30,
-    update_every=10,
-    batch_size=16,
-    hid=(8,),
-    num_test_episodes=1,
-    max_ep_len=20,
-    verbose=False,
-)
+SMALL = dict(env="Pendulum-v1", seed=0, verbose=False, **OFF_POLICY_TINY)
 
 
 def _row(result):
