@@ -22,11 +22,36 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = (
-    "returns policies tabular models planning envs buffers rollout run onpolicy offpolicy "
-    "checkpoint logger grid plot evaluate variance config presets errors optim "
-    "algos.pg algos.vpg algos.ppo algos.trpo algos.ddpg algos.td3 algos.sac"
-).split()
+MODULES = (  # one per line, so that branches adding modules merge cleanly
+    "returns",
+    "policies",
+    "tabular",
+    "models",
+    "planning",
+    "envs",
+    "buffers",
+    "rollout",
+    "run",
+    "onpolicy",
+    "offpolicy",
+    "checkpoint",
+    "logger",
+    "grid",
+    "plot",
+    "evaluate",
+    "variance",
+    "config",
+    "presets",
+    "errors",
+    "optim",
+    "algos.pg",
+    "algos.vpg",
+    "algos.ppo",
+    "algos.trpo",
+    "algos.ddpg",
+    "algos.td3",
+    "algos.sac",
+)
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
 TEST = re.compile(r"\[\[test:([\w.]+)::(\w+)\]\]")
 CONFIG = re.compile(r"\{\{ config_table\(\"(\w+)\"\) \}\}")
