@@ -74,3 +74,66 @@ class Toy1D(gym.Env):
         self.x += 0.5 if int(action) == 1 else -0.5
         self.t += 1
         return np.array([self.x], np.float32), -abs(self.x), False, self.t >= 20, {}
+
+
+class BrightSide(gym.Env):
+    """A tiny image task: a 12x12 grey uint8 frame (channels last) with one bright pixel at a
+    random place in its left or right half; action 0 says left, 1 right; reward 1 if right.
+    Eight frames an episode (terminated), so a policy that reads the image scores 8 and
+    one that does not about 4."""
+
+    observation_space = gym.spaces.Box(0, 255, (12, 12, 1), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def _frame(self):
+        self.side = int(self.np_random.integers(2))
+        frame = np.zeros((12, 12, 1), np.uint8)
+        row, col = self.np_random.integers(12), self.np_random.integers(6) + 6 * self.side
+        frame[row, col, 0] = 255
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._frame(), {}
+
+    def step(self, action):
+        reward = float(int(action) == self.side)
+        self.t += 1
+        return self._frame(), reward, self.t >= 8, False, {}
+
+
+class BrightSideContinuous(BrightSide):
+    """BrightSide with one continuous action in [-1, 1]: reward a if the pixel is on the
+    right, -a if on the left (for SAC and TD3)."""
+
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def step(self, action):
+        reward = float(action[0]) * (1.0 if self.side else -1.0)
+        self.t += 1
+        return self._frame(), reward, self.t >= 8, False, {}
+
+
+class DictBrightSide(BrightSideContinuous):
+    """BrightSideContinuous seen as a Dict: the image, a float vector (the step count and a
+    constant) and a Discrete entry (the step count mod 3)."""
+
+    observation_space = gym.spaces.Dict(
+        {
+            "image": BrightSide.observation_space,
+            "vec": gym.spaces.Box(-10.0, 10.0, (2,), np.float32),
+            "phase": gym.spaces.Discrete(3),
+        }
+    )
+
+    def _obs(self, frame):
+        return {"image": frame, "vec": np.array([self.t, 1.0], np.float32), "phase": self.t % 3}
+
+    def reset(self, *, seed=None, options=None):
+        frame, info = super().reset(seed=seed)
+        return self._obs(frame), info
+
+    def step(self, action):
+        frame, reward, terminated, truncated, info = super().step(action)
+        return self._obs(frame), reward, terminated, truncated, info

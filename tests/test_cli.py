@@ -27,7 +27,8 @@ TINY = ["--steps-per-epoch", "200", "--epochs", "2", "--hid", "[8]", "--quiet"]
         (["plot", "does/not/exist"], "does/not/exist does not exist"),
         (["train", "ppo", "--max-ep-len", "-3"], "max_ep_len must be a positive number"),
         (["train", "ppo", "--env", "Blackjack-v1"], "observation space Tuple is not supported"),
-        (["train", "ppo", "--env", "ALE/Pong-v5"], "pip install ale-py"),
+        (["train", "ppo", "--env", "Nowhere/Pong-v5"], "no Nowhere/ ids are registered"),
+        (["train", "sac", "--replay-size", str(10**13)], "lower replay_size"),
         (["train", "ppo", "--hid", "64", "64"], "--hid 64 64: a list is written in brackets"),
         (["train", "ppo", "--hid", "64", "128"], "--hid [64,128] is one value"),
         (

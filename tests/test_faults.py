@@ -342,15 +342,21 @@ class _Spaces(gym.Env):
 
 BOX = gym.spaces.Box(-1, 1, (2,), np.float32)
 ENV_CASES = [
-    ("Dict observations", "ppo", gym.spaces.Dict({"a": BOX}), gym.spaces.Discrete(2), "Dict"),
+    (
+        "Dict observation with a Tuple entry",
+        "ppo",
+        gym.spaces.Dict({"a": BOX, "b": gym.spaces.Tuple([gym.spaces.Discrete(2)])}),
+        gym.spaces.Discrete(2),
+        "entry 'b' is Tuple",
+    ),
     ("Tuple actions", "ppo", BOX, gym.spaces.Tuple([gym.spaces.Discrete(2)]), "Tuple"),
     ("MultiDiscrete actions", "trpo", BOX, gym.spaces.MultiDiscrete([2, 3]), "MultiDiscrete"),
     (
-        "image observations with an MLP",
+        "image smaller than a 3x3 convolution",
         "vpg",
-        gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
+        gym.spaces.Box(0, 255, (2, 2, 3), np.uint8),
         gym.spaces.Discrete(2),
-        "flat vector",
+        "at least 3x3",
     ),
     ("infinite action bounds, SAC", "sac", BOX, gym.spaces.Box(-np.inf, np.inf, (1,)), "infinite"),
     ("Discrete actions, TD3", "td3", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),

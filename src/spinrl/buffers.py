@@ -13,7 +13,8 @@ import torch
 class RolloutBuffer:
     """One epoch of on-policy experience from N environments over T steps.
 
-    obs[t, n]           the (normalised) observation the action was chosen from
+    obs[t, n]           the (normalised) observation the action was chosen from; images
+                        and packed Dicts stay in their own dtype (uint8, bool)
     actions[t, n]       the action as sampled (before any clipping to the bounds)
     logp[t, n]          log pi_old(a|s) at sampling time
     rewards[t, n]       the reward the env returned
@@ -25,10 +26,18 @@ class RolloutBuffer:
     """
 
     def __init__(
-        self, T: int, N: int, obs_dim: int, act_shape: tuple[int, ...], discrete: bool
+        self,
+        T: int,
+        N: int,
+        obs_dim: int | tuple[int, ...],
+        act_shape: tuple[int, ...],
+        discrete: bool,
+        obs_dtype=np.float32,
     ) -> None:
+        """``obs_dim``: a flat observation's width, or an image's (any observation's) shape."""
         self.T, self.N = T, N
-        self.obs = np.zeros((T, N, obs_dim), np.float32)
+        self.obs_shape = (obs_dim,) if isinstance(obs_dim, int) else tuple(obs_dim)
+        self.obs = np.zeros((T, N, *self.obs_shape), obs_dtype)
         self.actions = np.zeros((T, N, *act_shape), np.int64 if discrete else np.float32)
         self.logp = np.zeros((T, N), np.float32)
         self.rewards = np.zeros((T, N), np.float64)
@@ -51,7 +60,7 @@ class RolloutBuffer:
     def flat(self, **extra: np.ndarray) -> dict[str, torch.Tensor]:
         """obs, actions, logp (and any [T, N] arrays passed in) as [T * N] float tensors."""
         out = {
-            "obs": torch.from_numpy(self.obs.reshape(self.T * self.N, -1)),
+            "obs": torch.from_numpy(self.obs.reshape(self.T * self.N, *self.obs_shape)),
             "actions": torch.from_numpy(
                 self.actions.reshape(self.T * self.N, *self.actions.shape[2:])
             ),
@@ -86,11 +95,14 @@ class ReplayBuffer:
     whose target still bootstraps from Q(s', .).
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, size: int) -> None:
-        self.obs = np.zeros((size, obs_dim), np.float32)
+    def __init__(
+        self, obs_dim: int | tuple[int, ...], act_dim: int, size: int, obs_dtype=np.float32
+    ) -> None:
+        obs_shape = (obs_dim,) if isinstance(obs_dim, int) else tuple(obs_dim)
+        self.obs = np.zeros((size, *obs_shape), obs_dtype)
         self.actions = np.zeros((size, act_dim), np.float32)
         self.rewards = np.zeros(size, np.float32)
-        self.next_obs = np.zeros((size, obs_dim), np.float32)
+        self.next_obs = np.zeros((size, *obs_shape), obs_dtype)
         self.terminated = np.zeros(size, np.float32)
         self.capacity, self.ptr, self.size = size, 0, 0
 
@@ -124,8 +136,201 @@ class ReplayBuffer:
             "size": self.size,
         }
 
+    @staticmethod
+    def bytes_needed(obs_dim, act_dim: int, size: int, obs_dtype=np.float32) -> int:
+        """What the arrays of a buffer with these arguments take, in bytes (before making it)."""
+        obs = int(np.prod(obs_dim)) * np.dtype(obs_dtype).itemsize
+        return size * (2 * obs + 4 * act_dim + 4 + 4)
+
     def load_state_dict(self, state: dict) -> None:
         n = int(state["size"])
         for key in ("obs", "actions", "rewards", "next_obs", "terminated"):
             getattr(self, key)[:n] = np.asarray(state[key])
         self.ptr, self.size = int(state["ptr"]), n
+
+
+class FrameReplay:
+    """Replay for image observations that stores every frame once.
+
+    An Atari observation is a stack of the last k frames (k = 4, shape (4, 84, 84)); the next
+    observation shares k - 1 of them. Storing s and s' whole costs 2k frames a transition;
+    here each env keeps one ring of single frames, and a transition holds the positions of
+    its observation's newest frame and of its next observation's newest frame: a stack is
+    the k frames ending there. Per step and env one new frame is written; where the next
+    observation is not the observation shifted by one frame (the first observation of an
+    episode, a reset), all k of its frames are written. Nothing is assumed about how the env
+    pads a new episode's stack: every stack handed back is the one the env produced, which
+    is checked on the way in by comparing frames, never inferred. With k = 1 (MinAtar, or
+    any image without frame stacking) a frame is the whole observation, stored once rather
+    than as s and s'.
+
+    The frame ring of each env holds ``capacity / N`` transitions' frames plus 1/32 more for
+    the extra frames at episode starts; a transition whose oldest frame has been overwritten
+    is no longer sampled (with episodes shorter than about 32k steps the buffer so holds a
+    little less than ``capacity`` transitions). Sampling is uniform over the transitions it
+    holds, across all N envs.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        obs_dtype,
+        act_shape: tuple[int, ...],
+        act_dtype,
+        size: int,
+        num_envs: int,
+        stack: int = 1,
+    ) -> None:
+        self.obs_shape, self.stack, self.N = tuple(obs_shape), int(stack), int(num_envs)
+        if self.stack > 1 and (len(self.obs_shape) < 2 or self.obs_shape[0] != self.stack):
+            raise ValueError(f"a stack of {stack} frames needs shape (k, ...), got {obs_shape}")
+        self.frame_shape = self.obs_shape[1:] if self.stack > 1 else self.obs_shape
+        self.C = max(1, size // self.N)  # transitions per env
+        self.M = self.frames_per_env(self.C, self.stack)
+        self.capacity = self.C * self.N
+        self.frames = np.zeros((self.N, self.M, *self.frame_shape), obs_dtype)
+        # Frame and transition positions are absolute counters; ring index = counter % size.
+        self.obs_end = np.zeros((self.C, self.N), np.int64)
+        self.next_end = np.zeros((self.C, self.N), np.int64)
+        self.actions = np.zeros((self.C, self.N, *act_shape), act_dtype)
+        self.rewards = np.zeros((self.C, self.N), np.float32)
+        self.terminated = np.zeros((self.C, self.N), np.float32)
+        self.written = np.zeros(self.N, np.int64)  # frames written per env
+        self.valid_from = np.zeros(self.N, np.int64)  # oldest transition whose frames remain
+        self.t = 0  # transitions written per env (all envs step together)
+
+    @staticmethod
+    def frames_per_env(transitions: int, stack: int) -> int:
+        return transitions + transitions // 32 + 2 * stack
+
+    @classmethod
+    def bytes_needed(cls, obs_shape, obs_dtype, act_shape, act_dtype, size, num_envs, stack):
+        """What the arrays of a buffer with these arguments take, in bytes (before making it)."""
+        C = max(1, size // num_envs)
+        frame = (
+            int(np.prod(obs_shape[1:] if stack > 1 else obs_shape)) * np.dtype(obs_dtype).itemsize
+        )
+        per_transition = 8 + 8 + int(np.prod(act_shape)) * np.dtype(act_dtype).itemsize + 4 + 4
+        return num_envs * (cls.frames_per_env(C, stack) * frame + C * per_transition)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.frames, self.obs_end, self.next_end, self.actions, self.rewards)
+        return sum(a.nbytes for a in arrays) + self.terminated.nbytes
+
+    @property
+    def size(self) -> int:
+        """Transitions that can be sampled now."""
+        return int(self._counts().sum())
+
+    def _counts(self) -> np.ndarray:
+        return self.t - np.maximum(self.valid_from, self.t - self.C)
+
+    def _append(self, n: int, frames: np.ndarray) -> int:
+        """Write frames (f, *frame_shape) to env n's ring; returns the newest one's counter."""
+        k = len(frames)
+        idx = (self.written[n] + np.arange(k)) % self.M
+        self.frames[n, idx] = frames
+        self.written[n] += k
+        return int(self.written[n] - 1)
+
+    def _as_frames(self, obs: np.ndarray) -> np.ndarray:
+        return obs if self.stack > 1 else obs[None]
+
+    def _stack_at(self, n: int, end: int) -> np.ndarray:
+        idx = (end - np.arange(self.stack - 1, -1, -1)) % self.M
+        return self.frames[n, idx] if self.stack > 1 else self.frames[n, idx[0]]
+
+    def store(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """One transition per env, as ReplayBuffer.store (next_obs the real next observation)."""
+        slot = self.t % self.C
+        for n in range(self.N):
+            # The observation: the previous next observation when it is the same (within an
+            # episode it is), else a new one (a reset) whose frames are all written.
+            prev = int(self.next_end[(self.t - 1) % self.C, n]) if self.t else -1
+            if prev >= 0 and np.array_equal(self._stack_at(n, prev), obs[n]):
+                end = prev
+            else:
+                end = self._append(n, self._as_frames(obs[n]))
+            self.obs_end[slot, n] = end
+            # The next observation: one new frame when it is the observation shifted by one.
+            shifted = self.stack > 1 and np.array_equal(next_obs[n][:-1], obs[n][1:])
+            frames = next_obs[n][-1:] if shifted else self._as_frames(next_obs[n])
+            self.next_end[slot, n] = self._append(n, frames)
+        self.actions[slot], self.rewards[slot], self.terminated[slot] = actions, rewards, terminated
+        self.t += 1
+        # Transitions whose oldest frame was just overwritten can no longer be rebuilt.
+        for n in range(self.N):
+            oldest_kept = self.written[n] - self.M
+            while self.valid_from[n] < self.t and (
+                self.obs_end[self.valid_from[n] % self.C, n] - self.stack + 1 < oldest_kept
+                or self.valid_from[n] < self.t - self.C
+            ):
+                self.valid_from[n] += 1
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slots, envs, steps) of every transition held, oldest first per env; steps counts
+        each env's stores from 0."""
+        counts = self._counts()
+        steps = [np.arange(self.t - c, self.t) for c in counts]
+        envs = np.concatenate([np.full(c, n) for n, c in enumerate(counts)])
+        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        return steps % self.C, envs, steps
+
+    def _gather(self, envs: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        if self.stack == 1:
+            return self.frames[envs, ends % self.M]
+        idx = (ends[:, None] - np.arange(self.stack - 1, -1, -1)) % self.M
+        return self.frames[envs[:, None], idx]
+
+    def sample_indices(self, batch_size: int, rng: np.random.Generator):
+        """(slots, envs) of ``batch_size`` transitions drawn uniformly from those held."""
+        counts = self._counts()
+        draws = rng.integers(0, counts.sum(), size=batch_size)
+        bounds = np.cumsum(counts)
+        envs = np.searchsorted(bounds, draws, side="right")
+        offset = draws - (bounds[envs] - counts[envs])
+        slots = (self.t - counts[envs] + offset) % self.C
+        return slots, envs
+
+    def get(self, slots: np.ndarray, envs: np.ndarray) -> dict[str, np.ndarray]:
+        """The transitions at (slots, envs) with their observations rebuilt, as numpy arrays."""
+        return {
+            "obs": self._gather(envs, self.obs_end[slots, envs]),
+            "actions": self.actions[slots, envs],
+            "rewards": self.rewards[slots, envs],
+            "next_obs": self._gather(envs, self.next_end[slots, envs]),
+            "terminated": self.terminated[slots, envs],
+        }
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        batch = self.get(*self.sample_indices(batch_size, rng))
+        return {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in batch.items()}
+
+    _STATE = ("frames", "obs_end", "next_end", "actions", "rewards", "terminated")
+
+    def state_dict(self) -> dict:
+        # no copies: the checkpoint writer converts (and so copies) every array itself
+        state = {key: getattr(self, key) for key in self._STATE}
+        counters = {"written": self.written.copy(), "valid_from": self.valid_from.copy()}
+        return {**state, **counters, "t": self.t}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in self._STATE:
+            getattr(self, key)[...] = np.asarray(state[key])
+        self.written = np.asarray(state["written"], np.int64).copy()
+        self.valid_from = np.asarray(state["valid_from"], np.int64).copy()
+        self.t = int(state["t"])
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (MemAvailable in /proc/meminfo), or None
+    where that file does not exist."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -136,7 +136,7 @@ def plan_runs(algo: str, argv: list[str]):
     """
     from spinrl.envs import check_action_space, make_env
     from spinrl.grid import ExperimentGrid, check_algo_values, check_ray_address
-    from spinrl.policies import flat_obs_dim
+    from spinrl.policies import check_obs_space
 
     module = _algo_module(algo)
     argv = [_dashed(token) for token in argv]
@@ -178,11 +178,19 @@ def plan_runs(algo: str, argv: list[str]):
         if not args.preset_lines and args.preset in (None, "none"):
             raise
         raise ConfigError(f"{e} (with the preset's settings; --preset none drops them)") from None
-    for env_id in sorted({t.values.get("env", module.Config().env) for t in trials}):
+    defaults = module.Config()
+    for env_id in sorted({t.values.get("env", defaults.env) for t in trials}):
         env = make_env(env_id)
         try:
             check_action_space(env.action_space, module.ACTION_SPACES, algo)
-            flat_obs_dim(env.observation_space)
+            check_obs_space(env.observation_space)
+            if hasattr(defaults, "replay_size"):  # refused here, before anything is written
+                from spinrl.offpolicy import check_replay_fits
+
+                for t in trials:
+                    if t.values.get("env", defaults.env) == env_id:
+                        size = t.values.get("replay_size", defaults.replay_size)
+                        check_replay_fits(env, size, t.values.get("num_envs", defaults.num_envs))
         finally:
             env.close()
     return grid, trials, args

@@ -20,15 +20,66 @@ import gymnasium as gym
 import numpy as np
 
 from spinrl.errors import EnvError
-from spinrl.policies import flat_obs_dim
+from spinrl.policies import PackedDictSpace, check_obs_space
 
 EnvFn = Callable[[], gym.Env]
 
 
 INSTALL_HINTS = {
-    "ALE": "the Atari games need ale-py: pip install ale-py",
-    "MinAtar": "MinAtar needs its package: pip install minatar",
+    "ALE": "the Atari games need ale-py: pip install 'spinrl[atari]'",
+    "MinAtar": "MinAtar needs its package: pip install 'spinrl[atari]'",
 }
+
+# Atari preprocessing (Machado et al. 2018, as Gymnasium's AtariPreprocessing implements it):
+# the ALE env is made with frameskip=1 so that the wrapper's frame skip (with max-pooling of
+# the last two frames) is the only one; then 84x84 grey frames, four stacked (4, 84, 84) uint8.
+ATARI_NOOP_MAX = 30
+ATARI_FRAME_SKIP = 4
+ATARI_SCREEN = 84
+ATARI_STACK = 4
+
+
+def register_namespace(env_id: str) -> None:
+    """Register the ids of the packages whose import does not: ALE/ (ale-py) and MinAtar/
+    (minatar, whose ``minatar.gym.register_envs()`` adds them). EnvError if not installed."""
+    namespace = env_id.split("/", 1)[0] if "/" in env_id else None
+    if namespace not in ("ALE", "MinAtar") or env_id in gym.registry:
+        return
+    try:
+        if namespace == "ALE":
+            import ale_py
+
+            gym.register_envs(ale_py)
+        else:
+            import minatar.gym
+
+            minatar.gym.register_envs()
+    except ImportError:
+        raise EnvError(f"unknown environment id {env_id!r}; {INSTALL_HINTS[namespace]}") from None
+
+
+def is_atari(env_id: str) -> bool:
+    """Whether a registered id is an Atari game of the ALE (ALE/Pong-v5, PongNoFrameskip-v4)."""
+    entry = getattr(gym.registry.get(env_id), "entry_point", None)
+    return isinstance(entry, str) and entry.startswith("ale_py")
+
+
+def atari_wrappers(env: gym.Env, training: bool) -> gym.Env:
+    """The standard Atari preprocessing on an ALE env made with frameskip=1: up to 30 no-op
+    starts, frame skip 4 (max over the last two frames), 84x84 grey, 4 frames stacked. For
+    training only, an episode ends when a life is lost and rewards are clipped to their sign
+    (-1, 0, 1); for testing and watching, episodes are whole games with raw scores."""
+    env = gym.wrappers.AtariPreprocessing(
+        env,
+        noop_max=ATARI_NOOP_MAX,
+        frame_skip=ATARI_FRAME_SKIP,
+        screen_size=ATARI_SCREEN,
+        terminal_on_life_loss=training,
+        grayscale_obs=True,
+    )
+    if training:
+        env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
+    return gym.wrappers.FrameStackObservation(env, ATARI_STACK)
 
 
 def _unknown_env_message(env_id: str) -> str:
@@ -44,10 +95,14 @@ def _unknown_env_message(env_id: str) -> str:
     return f"unknown environment id {env_id!r}{hint}"
 
 
-def make_env(env: str | EnvFn, max_episode_steps: int | None = None, **kwargs) -> gym.Env:
+def make_env(
+    env: str | EnvFn, max_episode_steps: int | None = None, training: bool = False, **kwargs
+) -> gym.Env:
     """An environment by id (gym.make) or from a zero-argument factory, with the same wrappers
-    either way: the time limit ``max_episode_steps`` if given, and Discrete observations as
-    one-hot vectors. An id of the form "package.module:factory" imports the factory."""
+    either way: the time limit ``max_episode_steps`` if given, Discrete observations as
+    one-hot vectors, Dict observations packed into one uint8 vector (PackedDictSpace). An id
+    of the form "package.module:factory" imports the factory. Atari ids get the Atari
+    preprocessing, with life-loss episodes and clipped rewards only when ``training``."""
     if callable(env):
         made = _call_factory(env, kwargs)
         if max_episode_steps is not None:
@@ -58,9 +113,11 @@ def make_env(env: str | EnvFn, max_episode_steps: int | None = None, **kwargs) -
             else:
                 made = gym.wrappers.TimeLimit(made, max_episode_steps)
     else:
-        made = _make_by_id(env, max_episode_steps, **kwargs)
+        made = _make_by_id(env, max_episode_steps, training, **kwargs)
     if isinstance(made.observation_space, gym.spaces.Discrete):
         made = one_hot_observations(made)
+    if isinstance(made.observation_space, gym.spaces.Dict):
+        made = pack_dict_observations(made)
     return made
 
 
@@ -79,7 +136,10 @@ def _call_factory(factory: EnvFn, kwargs: dict) -> gym.Env:
     return factory()
 
 
-def _make_by_id(env_id: str, max_episode_steps: int | None, **kwargs) -> gym.Env:
+def _make_by_id(
+    env_id: str, max_episode_steps: int | None, training: bool = False, **kwargs
+) -> gym.Env:
+    register_namespace(env_id)
     if env_id not in gym.registry:
         factory = import_factory(env_id)
         if factory is not None:
@@ -88,6 +148,11 @@ def _make_by_id(env_id: str, max_episode_steps: int | None, **kwargs) -> gym.Env
     if kwargs.get("render_mode") == "rgb_array":  # off-screen frames: no display wanted, and
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # SDL then says nothing about one
     try:
+        if is_atari(env_id):  # the time limit counts agent steps, outside the frame skip
+            made = atari_wrappers(gym.make(env_id, frameskip=1, **kwargs), training)
+            if max_episode_steps is not None:
+                made = gym.wrappers.TimeLimit(made, max_episode_steps)
+            return made
         return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         if "box2d" in str(e).lower():  # gymnasium's own hint asks for swig; a wheel needs none
@@ -162,6 +227,14 @@ def one_hot_observations(env: gym.Env) -> gym.Env:
     return gym.wrappers.TransformObservation(env, one_hot, space)
 
 
+def pack_dict_observations(env: gym.Env) -> gym.Env:
+    """Present a Dict observation as one uint8 vector of its entries' bytes (PackedDictSpace),
+    so that every buffer and batch holds it as one array; the policies' PackedDictEncoder
+    reads the entries back, each with its own encoder."""
+    space = PackedDictSpace(env.observation_space)
+    return gym.wrappers.TransformObservation(env, space.pack, space)
+
+
 @contextmanager
 def recorded(env: gym.Env, path: str | os.PathLike) -> Iterator[gym.Env]:
     """``env`` wrapped to record every episode run in it into one MP4 file at ``path`` (with
@@ -224,7 +297,7 @@ def make_vec_env(
         make_env(env, max_episode_steps).close()  # fail here, in the parent, on a bad id
 
     def env_fn():
-        return make_env(env, max_episode_steps)
+        return make_env(env, max_episode_steps, training=True)
 
     fns = [env_fn] * num_envs
     if vectorization == "sync":
@@ -249,8 +322,8 @@ class LeanSyncVectorEnv(gym.vector.VectorEnv):
         self.envs = [fn() for fn in env_fns]
         self.num_envs = len(self.envs)
         first = self.envs[0]
-        try:  # refuse spaces the MLP policies cannot read before anything else happens
-            flat_obs_dim(first.observation_space)
+        try:  # refuse spaces no encoder reads before anything else happens
+            check_obs_space(first.observation_space)
         except EnvError:
             self.close_extras()
             raise
@@ -297,15 +370,30 @@ class LeanSyncVectorEnv(gym.vector.VectorEnv):
             env.close()
 
 
+def frame_stack_size(env: gym.Env | gym.vector.VectorEnv) -> int:
+    """k when the env (a vector env's copies) stacks its last k frames with
+    FrameStackObservation (Atari: 4), else 1 (and 1 for async envs, whose wrappers live in
+    other processes)."""
+    if isinstance(env, gym.vector.VectorEnv):
+        env = env.envs[0] if hasattr(env, "envs") else None
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.FrameStackObservation):
+            return int(env.stack_size)
+        env = env.env
+    return 1
+
+
 def check_step(rewards: np.ndarray, next_obs: np.ndarray, step: int) -> None:
     """EnvError naming the step if the environment returned a NaN or inf reward or obs."""
     # Fast path, once per step: a sum is finite when every term is. A NaN or inf anywhere
     # makes it non-finite, and so does an overflow of the sum; the checks below then decide.
-    if np.isfinite(np.add.reduce(rewards, None) + np.add.reduce(next_obs, None)):
+    # Integer and bool observations (images) are always finite: only their rewards are summed.
+    floats = next_obs.dtype.kind == "f"
+    if np.isfinite(np.add.reduce(rewards, None) + (np.add.reduce(next_obs, None) if floats else 0)):
         return
     if not np.isfinite(rewards).all():
         raise EnvError(f"the environment returned a non-finite reward at step {step}")
-    if not np.isfinite(next_obs).all():
+    if floats and not np.isfinite(next_obs).all():
         raise EnvError(f"the environment returned a non-finite observation at step {step}")
 
 
@@ -353,7 +441,9 @@ class ObsNormalizer:
 
     It lives on the agent's side of the env boundary, so the same statistics normalise the
     observations, the real final observations used for bootstrapping, and the inputs of a
-    loaded policy; they are saved with the model. Disabled, it is the identity (float32).
+    loaded policy; they are saved with the model. Disabled, it is the identity: float32 for
+    float observations, and integer or bool ones (images, packed Dicts) left as they are,
+    for the encoder to convert.
     """
 
     def __init__(self, shape: tuple[int, ...], enabled: bool, clip: float = 10.0) -> None:
@@ -362,7 +452,10 @@ class ObsNormalizer:
         self.rms = RunningMeanStd(shape)
 
     def __call__(self, obs: np.ndarray, update: bool = False) -> np.ndarray:
-        obs = np.asarray(obs, np.float32)
+        obs = np.asarray(obs)
+        if not self.enabled and obs.dtype.kind in "biu":
+            return obs
+        obs = obs.astype(np.float32, copy=False)
         if not self.enabled:
             return obs
         if update:
@@ -471,9 +564,10 @@ def _env_state(env: gym.Env) -> dict:
         "attrs": {k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()},
         "rng": base.np_random.bit_generator.state,
         "elapsed_steps": [limit._elapsed_steps for limit in _time_limits(env)],
-        # Box2D keeps its bodies in C++ objects that cannot be saved as arrays: such an env
-        # resumes with a fresh episode, and the resume says it is not exact.
-        "exact": not _holds_box2d(base),
+        # Box2D keeps its bodies in C++ objects, the ALE its emulator and MinAtar its game in
+        # objects that cannot be saved as arrays: such an env resumes with a fresh episode,
+        # and the resume says it is not exact.
+        "exact": not (_holds_box2d(base) or _opaque_emulator(base)),
     }
     if hasattr(base, "model") and hasattr(base, "data"):  # MuJoCo: the full integration state
         import mujoco
@@ -506,6 +600,10 @@ def _set_env_state(env: gym.Env, state: dict) -> None:
 
 def _holds_box2d(base: gym.Env) -> bool:
     return any(type(v).__module__.startswith("Box2D") for v in vars(base).values())
+
+
+def _opaque_emulator(base: gym.Env) -> bool:
+    return type(base).__module__.startswith(("ale_py", "minatar"))
 
 
 def vec_env_state(envs: gym.vector.VectorEnv) -> list[dict]:

@@ -22,13 +22,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from spinrl.buffers import ReplayBuffer
+from spinrl.buffers import FrameReplay, ReplayBuffer, available_memory
 from spinrl.envs import (
     EnvFn,
     check_step,
     final_observations,
+    frame_stack_size,
 )
 from spinrl.errors import ConfigError, DivergenceError, EnvError
+from spinrl.policies import is_image_space
 from spinrl.run import (
     EnvLoop,
     Result,
@@ -68,6 +70,41 @@ class OffPolicyConfig(RunConfig):
     save_freq: int = 1
 
 
+def replay_plan(env: gym.Env | gym.vector.VectorEnv, size: int, num_envs: int):
+    """(buffer class, its arguments) for the observations of ``env`` (a vector env or one of
+    its copies): a FrameReplay for images (frames stacked by the env stored once), a
+    ReplayBuffer otherwise. Both classes' ``bytes_needed(*arguments)`` say what it takes."""
+    vector = isinstance(env, gym.vector.VectorEnv)
+    space = env.single_observation_space if vector else env.observation_space
+    act_space = env.single_action_space if vector else env.action_space
+    shape, act_shape = tuple(space.shape), tuple(act_space.shape or ())
+    if is_image_space(space):
+        act_dtype = np.int64 if isinstance(act_space, gym.spaces.Discrete) else np.float32
+        stack = frame_stack_size(env)
+        return FrameReplay, (shape, space.dtype, act_shape, act_dtype, size, num_envs, stack)
+    obs_dtype = np.float32 if space.dtype.kind == "f" else space.dtype
+    return ReplayBuffer, (shape, int(np.prod(act_shape)), size, obs_dtype)
+
+
+def check_replay_fits(env: gym.Env, size: int, num_envs: int) -> None:
+    """ConfigError, in one line, if a replay of ``size`` for ``env`` would not fit in memory
+    (the CLI asks before it writes anything)."""
+    kind, args = replay_plan(env, size, num_envs)
+    check_fits_in_memory(size, kind.bytes_needed(*args))
+
+
+def check_fits_in_memory(replay_size: int, needed: int) -> None:
+    """ConfigError, in one line, if a replay of ``needed`` bytes exceeds the memory available
+    now (MemAvailable; unchecked where the system does not report it)."""
+    available = available_memory()
+    if available is not None and needed > available:
+        gib = 2**30
+        raise ConfigError(
+            f"replay_size {replay_size} needs {needed / gib:.1f} GiB and {available / gib:.1f} "
+            "GiB of memory is available: lower replay_size"
+        )
+
+
 def refuse_discrete(space: gym.Space, algo: str) -> None:
     if isinstance(space, gym.spaces.Discrete):
         raise EnvError(
@@ -95,20 +132,31 @@ def polyak_update(targets: list[torch.Tensor], sources: list[torch.Tensor], poly
 
 class OffPolicyLoop(EnvLoop):
     """The loop in the module docstring, one epoch per ``train_epoch``; its lifecycle is a
-    spinrl.run.Run. ``make_agent(obs_dim, act_space)`` builds the algorithm's agent."""
+    spinrl.run.Run. ``make_agent(obs_space, act_space)`` builds the algorithm's agent (its
+    networks read the observations through spinrl.policies.make_encoder(obs_space)).
+
+    Image observations go to a FrameReplay (every frame stored once), others to a
+    ReplayBuffer; a replay_size whose arrays would not fit in the memory available now is
+    refused before anything is allocated or written."""
 
     ACTION_SPACES = ACTION_SPACES
 
     def __init__(self, run: Run, make_agent, env_fn: EnvFn | None) -> None:
         super().__init__(run, env_fn, test_env=True)  # off-policy: raw observations
         try:
-            self.agent = make_agent(self.obs_dim, self.action_space)
+            self.replay = self.make_replay(run.cfg.replay_size)
+            self.agent = make_agent(self.obs_space, self.action_space)
         except Exception:
             self.close()
             raise
         self.set_actor(self.agent.actor)
-        self.replay = ReplayBuffer(self.obs_dim, self.action_space.shape[0], run.cfg.replay_size)
         self.pending_updates = 0
+
+    def make_replay(self, size: int):
+        """The replay for this run's observations, after checking that it fits in memory."""
+        kind, args = replay_plan(self.envs, size, self.cfg.num_envs)
+        check_fits_in_memory(size, kind.bytes_needed(*args))
+        return kind(*args)
 
     def check_action_space(self, space) -> None:
         refuse_discrete(space, self.lifecycle.algo)

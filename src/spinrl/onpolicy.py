@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from spinrl.buffers import RolloutBuffer
@@ -27,7 +28,7 @@ from spinrl.envs import (
     RewardScaler,
 )
 from spinrl.errors import ConfigError, DivergenceError
-from spinrl.policies import VCritic, make_actor
+from spinrl.policies import VCritic, make_actor, make_encoder
 from spinrl.run import (
     EnvLoop,
     Policy,
@@ -94,7 +95,11 @@ class Session(EnvLoop):
         orthogonal: bool = False,
         log_std_init: float = -0.5,
         variant: Variant | None = None,
+        shared_encoder: bool = False,
     ) -> None:
+        """``shared_encoder``: for images and Dict observations, one encoder (CNN trunk) that
+        the actor and the critic both read, as CleanRL's PPO on Atari; otherwise each has
+        its own. Flat vectors have no encoder, so it changes nothing there."""
         self.lifecycle = Run(algo, cfg, output_dir, verbose, env_fn, variant)
         cfg = self.lifecycle.cfg
         self.epochs = self.lifecycle.epochs
@@ -111,16 +116,22 @@ class Session(EnvLoop):
             normalize_obs=cfg.normalize_obs,
             reward_scaler=self.reward_scaler,
         )
-        act_space = self.action_space
-        self.set_actor(
-            make_actor(
-                self.obs_space, act_space, cfg.hid, cfg.act, orthogonal, log_std_init=log_std_init
-            )
+        act_space, obs_space = self.action_space, self.obs_space
+        encoder = make_encoder(obs_space, orthogonal)
+        actor = make_actor(
+            obs_space, act_space, cfg.hid, cfg.act, orthogonal, encoder, log_std_init=log_std_init
         )
-        self.critic = VCritic(self.obs_dim, cfg.hid, cfg.act, orthogonal) if use_critic else None
+        self.set_actor(actor)
+        self.critic = None
+        if use_critic:
+            critic_encoder = encoder if shared_encoder else make_encoder(obs_space, orthogonal)
+            width = critic_encoder.out_dim if critic_encoder is not None else self.obs_dim
+            self.critic = VCritic(width, cfg.hid, cfg.act, orthogonal, critic_encoder)
         discrete = isinstance(act_space, gym.spaces.Discrete)
+        # observations are stored as the policy reads them: float32, or uint8/bool images
+        obs_dtype = self.normalizer(np.zeros((1, *obs_space.shape), obs_space.dtype)).dtype
         self.buf = RolloutBuffer(
-            self.lifecycle.T, cfg.num_envs, self.obs_dim, act_space.shape, discrete
+            self.lifecycle.T, cfg.num_envs, obs_space.shape, act_space.shape, discrete, obs_dtype
         )
         self.optimizers: dict = {}  # torch optimisers or FlatAdam: state_dict() and back
 

@@ -87,13 +87,309 @@ def _init_gains(orthogonal: bool, output_gain: float) -> dict:
     return dict(hidden_gain=math.sqrt(2), output_gain=output_gain) if orthogonal else {}
 
 
-class CategoricalActor(nn.Module):
+# --- Observation encoders: what turns an observation into the features the heads read -------
+#
+# A flat Box is read as it is (no encoder: the MLPs of Part 1, unchanged). An image (a 3-D Box,
+# or a 2-D uint8 one) goes through a CNN: the Nature CNN (Mnih et al. 2015) when both sides
+# are at least 36 pixels, the MinAtar network (Young and Tian 2019) for smaller ones. A Dict
+# gets one encoder per key, their features concatenated. Images travel as they are stored
+# (uint8 or bool, channels first or last); the CNN converts to float and scales by 1/255
+# inside the network, so nothing bigger than a byte per pixel is ever stored or copied.
+
+NATURE_MIN_SIDE = 36  # the Nature CNN's three convolutions need at least 36 x 36 pixels
+MINATAR_MIN_SIDE = 3  # one 3 x 3 convolution
+
+
+def image_layout(shape: tuple[int, ...]) -> tuple[int, int, int, bool]:
+    """(channels, height, width, channels_last) of an image observation's shape.
+
+    2-D: one channel. 3-D: channels last when the first two sides are equal (MinAtar's
+    (10, 10, C), an RGB frame (64, 64, 3)) or the last side is the smallest; otherwise channels
+    first (a frame stack (4, 84, 84))."""
+    if len(shape) == 2:
+        return 1, shape[0], shape[1], False
+    a, b, c = shape
+    channels_last = a == b or (b != c and c < a)
+    return (c, a, b, True) if channels_last else (a, b, c, False)
+
+
+def is_image_space(space: gym.Space) -> bool:
+    """A 3-D Box, or a 2-D uint8 Box (a grey frame): read by a CNN, not an MLP."""
+    return isinstance(space, gym.spaces.Box) and (
+        len(space.shape) == 3 or (len(space.shape) == 2 and space.dtype == np.uint8)
+    )
+
+
+def _conv_init(module: nn.Module, orthogonal: bool) -> nn.Module:
+    """Orthogonal weights with gain sqrt(2) and zero biases (CleanRL's layer_init), or
+    PyTorch's default."""
+    if orthogonal:
+        nn.init.orthogonal_(module.weight, math.sqrt(2))
+        nn.init.zeros_(module.bias)
+    return module
+
+
+class ImageEncoder(nn.Module):
+    """A CNN over image observations; ``kind`` picks the architecture:
+
+    nature   conv 32 8x8 /4, conv 64 4x4 /2, conv 64 3x3 /1, linear 512 (Mnih et al. 2015)
+    minatar  conv 16 3x3 /1, linear 128 (the MinAtar paper's network, for small frames)
+
+    each layer followed by a ReLU. Integer images (uint8) are scaled by 1/255 here, inside
+    the network; bool and float images are read as they are.
+    """
+
+    def __init__(self, shape, dtype, kind: str, orthogonal: bool = False) -> None:
+        super().__init__()
+        channels, height, width, self.channels_last = image_layout(tuple(shape))
+        self.shape, self.dtype, self.kind = tuple(int(n) for n in shape), np.dtype(dtype), kind
+        self.squeeze_channel = len(self.shape) == 2
+        self.scale = 1.0 / 255.0 if self.dtype == np.uint8 else 1.0
+        if kind == "nature":
+            convs = [(channels, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1)]
+            self.out_dim = 512
+        elif kind == "minatar":
+            convs = [(channels, 16, 3, 1)]
+            self.out_dim = 128
+        else:
+            raise ValueError(f"unknown image encoder {kind!r}")
+        layers: list[nn.Module] = []
+        for c_in, c_out, k, stride in convs:
+            layers += [_conv_init(nn.Conv2d(c_in, c_out, k, stride), orthogonal), nn.ReLU()]
+            height, width = (height - k) // stride + 1, (width - k) // stride + 1
+        flat = convs[-1][1] * height * width
+        layers += [nn.Flatten(), _conv_init(nn.Linear(flat, self.out_dim), orthogonal), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        batch = obs.shape[: obs.dim() - len(self.shape)]
+        x = obs.reshape(-1, *self.shape).to(torch.float32)
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.squeeze_channel:
+            x = x.unsqueeze(1)
+        elif self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        return self.net(x).reshape(*batch, self.out_dim)
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "shape": list(self.shape), "dtype": self.dtype.name}
+
+
+class PackedDictEncoder(nn.Module):
+    """One encoder per key of a Dict observation, their features concatenated.
+
+    A Dict observation travels as one uint8 vector, its entries' bytes side by side (see
+    spinrl.envs.pack_dict_observations), so buffers, minibatches and replay treat it as any
+    other array; here each entry's bytes are viewed as its own dtype and shape again. Images
+    go through an ImageEncoder, vectors are read as they are, Discrete entries become one-hot.
+    """
+
+    def __init__(self, layout: list[dict], orthogonal: bool = False) -> None:
+        super().__init__()
+        self.layout = [dict(entry) for entry in layout]
+        self.encoders = nn.ModuleDict()
+        self.out_dim = 0
+        for entry in self.layout:
+            if entry.get("n") is not None:
+                self.out_dim += int(entry["n"])
+            elif entry["image"]:
+                kind = image_encoder_kind(tuple(entry["shape"]))
+                enc = ImageEncoder(entry["shape"], entry["dtype"], kind, orthogonal)
+                self.encoders[entry["key"]] = enc
+                self.out_dim += enc.out_dim
+            else:
+                self.out_dim += int(np.prod(entry["shape"], dtype=np.int64))
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        batch = packed.shape[:-1]
+        packed = packed.reshape(-1, packed.shape[-1])
+        parts = []
+        for entry in self.layout:
+            start, size = entry["offset"], entry["nbytes"]
+            raw = packed[:, start : start + size].contiguous()
+            value = raw.view(_TORCH_DTYPES[entry["dtype"]]).reshape(-1, *entry["shape"])
+            if entry.get("n") is not None:
+                parts.append(nn.functional.one_hot(value.long().reshape(-1), entry["n"]).float())
+            elif entry["image"]:
+                parts.append(self.encoders[entry["key"]](value))
+            else:
+                parts.append(value.reshape(len(value), -1).to(torch.float32))
+        return torch.cat(parts, -1).reshape(*batch, self.out_dim)
+
+    def spec(self) -> dict:
+        return {"kind": "dict", "layout": [dict(entry) for entry in self.layout]}
+
+
+_TORCH_DTYPES = {
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "float16": torch.float16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def image_encoder_kind(shape: tuple[int, ...]) -> str:
+    """The CNN for an image of this shape: "nature" from 36 x 36 pixels up, "minatar" below;
+    EnvError for images too small even for one 3 x 3 convolution."""
+    _, height, width, _ = image_layout(shape)
+    if min(height, width) >= NATURE_MIN_SIDE:
+        return "nature"
+    if min(height, width) >= MINATAR_MIN_SIDE:
+        return "minatar"
+    raise EnvError(
+        f"image observations of shape {shape} are {height}x{width} pixels; the CNN encoders need "
+        f"at least {MINATAR_MIN_SIDE}x{MINATAR_MIN_SIDE} (flatten smaller ones into a vector)"
+    )
+
+
+def dict_layout(space: gym.spaces.Dict) -> list[dict]:
+    """Where each entry of a Dict observation lies in its packed uint8 vector: key, offset,
+    byte count, dtype, shape, whether it is an image, and n for Discrete entries."""
+    layout, offset = [], 0
+    for key, sub in space.spaces.items():
+        if isinstance(sub, gym.spaces.Discrete):
+            dtype, shape, image, n = np.dtype(np.int64), (), False, int(sub.n)
+        elif isinstance(sub, gym.spaces.Box) and sub.dtype.name in _TORCH_DTYPES:
+            dtype, shape, image, n = sub.dtype, tuple(sub.shape), is_image_space(sub), None
+            if image:
+                image_encoder_kind(shape)
+            elif len(shape) > 1:
+                raise EnvError(
+                    f"Dict observation entry {key!r} has shape {shape}: spinrl reads flat "
+                    "vectors and images (2-D uint8 or 3-D Box); flatten it"
+                )
+        else:
+            raise EnvError(
+                f"Dict observation entry {key!r} is {sub}; spinrl's encoders take Box and "
+                "Discrete entries"
+            )
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        layout.append(
+            {
+                "key": str(key),
+                "offset": offset,
+                "nbytes": nbytes,
+                "dtype": dtype.name,
+                "shape": list(shape),
+                "image": image,
+                "n": n,
+            }
+        )
+        offset += nbytes
+    return layout
+
+
+class PackedDictSpace(gym.spaces.Box):
+    """A Dict observation space as spinrl carries it: one uint8 vector of its entries' bytes,
+    with ``dict_layout`` saying where each entry lies and ``dict_space`` the original."""
+
+    def __init__(self, space: gym.spaces.Dict) -> None:
+        self.dict_space, self.dict_layout = space, dict_layout(space)
+        nbytes = sum(entry["nbytes"] for entry in self.dict_layout)
+        super().__init__(0, 255, (nbytes,), np.uint8)
+
+    def sample(self, *args, **kwargs) -> np.ndarray:
+        """A packed sample of the Dict space (random bytes would not be one)."""
+        return self.pack(self.dict_space.sample(*args, **kwargs))
+
+    def seed(self, seed=None):
+        return self.dict_space.seed(seed)
+
+    def pack(self, obs: dict) -> np.ndarray:
+        """One observation of the Dict space as its packed bytes."""
+        out = np.empty(self.shape[0], np.uint8)
+        for entry in self.dict_layout:
+            value = np.asarray(obs[entry["key"]], dtype=entry["dtype"])
+            start = entry["offset"]
+            out[start : start + entry["nbytes"]] = value.reshape(-1).view(np.uint8)
+        return out
+
+
+def make_encoder(obs_space: gym.Space | int, orthogonal: bool = False) -> nn.Module | None:
+    """The encoder for an observation space: None for flat vectors (the MLP reads them),
+    a CNN for images (chosen by size), a PackedDictEncoder for a packed Dict (its space
+    carries the layout). EnvError, in one line, for what no encoder reads. An int (a flat
+    observation's width) has no encoder either."""
+    if isinstance(obs_space, int):
+        return None
+    if isinstance(obs_space, gym.spaces.Dict):
+        obs_space = PackedDictSpace(obs_space)
+    layout = getattr(obs_space, "dict_layout", None)
+    if layout is not None:
+        return PackedDictEncoder(layout, orthogonal)
+    if is_image_space(obs_space):
+        shape = tuple(obs_space.shape)
+        return ImageEncoder(shape, obs_space.dtype, image_encoder_kind(shape), orthogonal)
+    flat_obs_dim(obs_space)  # EnvError for what is neither
+    return None
+
+
+def check_obs_space(space: gym.Space) -> None:
+    """EnvError, in one line, unless some encoder reads this observation space (as
+    make_encoder, without building a network)."""
+    if isinstance(space, gym.spaces.Dict):
+        dict_layout(space)
+    elif is_image_space(space):
+        image_encoder_kind(tuple(space.shape))
+    elif getattr(space, "dict_layout", None) is None:
+        flat_obs_dim(space)
+
+
+def as_obs_tensor(obs) -> torch.Tensor:
+    """A batch of observations as a tensor: images and packed Dicts (integer, bool) in their
+    own dtype for the encoder, anything else as float32."""
+    x = torch.as_tensor(obs)
+    return x if x.dtype in (torch.uint8, torch.bool) else x.to(torch.float32)
+
+
+def build_encoder(spec: dict | None) -> nn.Module | None:
+    """The encoder an encoder's ``spec()`` describes (freshly initialised)."""
+    if spec is None:
+        return None
+    if spec["kind"] == "dict":
+        return PackedDictEncoder(spec["layout"])
+    return ImageEncoder(spec["shape"], spec["dtype"], spec["kind"])
+
+
+def features_dim(obs_space: gym.Space | int, encoder: nn.Module | None) -> int:
+    """The width of what the heads read: the encoder's output, or the flat observation (an
+    int ``obs_space`` is that width)."""
+    if encoder is not None:
+        return encoder.out_dim
+    return obs_space if isinstance(obs_space, int) else flat_obs_dim(obs_space)
+
+
+class Encoded(nn.Module):
+    """A network that reads its observations through an optional encoder (None: as they
+    are). Subclasses set ``self.encoder`` in their constructor and call
+    ``self.features(obs)`` where they used to read ``obs``."""
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.encoder is not None:
+            return self.encoder(obs)
+        return obs if obs.is_floating_point() else obs.float()  # e.g. uint8 RAM vectors
+
+
+class CategoricalActor(Encoded):
     """pi(a|s) = softmax(logits(s))_a over a finite action set (docs eq. 1.2)."""
 
     def __init__(
-        self, obs_dim: int, n_actions: int, hid=(64, 64), act="tanh", orthogonal=False
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hid=(64, 64),
+        act="tanh",
+        orthogonal=False,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        self.encoder = encoder
         self.logits_net = mlp([obs_dim, *hid, n_actions], act, **_init_gains(orthogonal, 0.01))
 
     @property
@@ -102,7 +398,7 @@ class CategoricalActor(nn.Module):
 
     def log_probs_all(self, obs: torch.Tensor) -> torch.Tensor:
         """log pi(a|s) for every action a: shape [B, n_actions]."""
-        return torch.log_softmax(run_mlp(self.logits_net, obs), dim=-1)
+        return torch.log_softmax(run_mlp(self.logits_net, self.features(obs)), dim=-1)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logp_all = self.log_probs_all(obs)
@@ -152,7 +448,7 @@ class CategoricalActor(nn.Module):
         return (logp_old.exp() * (logp_old - self.log_probs_all(obs))).sum(-1).mean()
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        return run_mlp(self.logits_net, obs).argmax(-1)
+        return run_mlp(self.logits_net, self.features(obs)).argmax(-1)
 
 
 def diag_gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor):
@@ -164,7 +460,7 @@ def diag_gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor, log_std: torch.Ten
     return -0.5 * (z.pow(2) + 2.0 * log_std + LOG_2PI).sum(-1)
 
 
-class GaussianActor(nn.Module):
+class GaussianActor(Encoded):
     """pi(a|s) = N(mu(s), diag(sigma^2)) with a state-independent log sigma (as in Spinning Up).
 
     Samples are unbounded; the rollout clips them to the action bounds before the environment
@@ -179,8 +475,10 @@ class GaussianActor(nn.Module):
         act="tanh",
         log_std_init: float = -0.5,
         orthogonal=False,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        self.encoder = encoder
         self.mu_net = mlp([obs_dim, *hid, act_dim], act, **_init_gains(orthogonal, 0.01))
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
@@ -189,7 +487,7 @@ class GaussianActor(nn.Module):
         return self.mu_net
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu = run_mlp(self.mu_net, obs)
+        mu = run_mlp(self.mu_net, self.features(obs))
         act = mu + torch.randn_like(mu) * self.log_std.exp()
         return act, diag_gaussian_log_prob(act, mu, self.log_std)
 
@@ -211,7 +509,7 @@ class GaussianActor(nn.Module):
         return sample
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return diag_gaussian_log_prob(act, run_mlp(self.mu_net, obs), self.log_std)
+        return diag_gaussian_log_prob(act, run_mlp(self.mu_net, self.features(obs)), self.log_std)
 
     def log_prob_and_entropy(self, obs, act) -> tuple[torch.Tensor, torch.Tensor]:
         logp = self.log_prob(obs, act)
@@ -222,30 +520,39 @@ class GaussianActor(nn.Module):
         return (self.log_std + 0.5 * (LOG_2PI + 1.0)).sum()
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
-        return self._entropy().expand(obs.shape[:-1])
+        return self._entropy().expand(self.features(obs).shape[:-1])
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The numbers that pin down pi(.|s): the means and the log standard deviations."""
-        return run_mlp(self.mu_net, obs), self.log_std
+        return run_mlp(self.mu_net, self.features(obs)), self.log_std
 
     def kl(self, old: tuple[torch.Tensor, ...], obs: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of KL(N_old || N), in closed form per dimension:
         log(sigma / sigma_old) + (sigma_old^2 + (mu_old - mu)^2) / (2 sigma^2) - 1/2."""
         mu_old, log_std_old = old
-        mu, log_std = run_mlp(self.mu_net, obs), self.log_std
+        mu, log_std = run_mlp(self.mu_net, self.features(obs)), self.log_std
         var, var_old = (2 * log_std).exp(), (2 * log_std_old).exp()
         kl = log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5
         return kl.sum(-1).mean()
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        return run_mlp(self.mu_net, obs)
+        return run_mlp(self.mu_net, self.features(obs))
 
 
-class VCritic(nn.Module):
-    """V(s): one number per observation."""
+class VCritic(Encoded):
+    """V(s): one number per observation. Its ``encoder`` may be the actor's own (one trunk
+    for both, as CleanRL's PPO on images)."""
 
-    def __init__(self, obs_dim: int, hid=(64, 64), act="tanh", orthogonal=False) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        hid=(64, 64),
+        act="tanh",
+        orthogonal=False,
+        encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
+        self.encoder = encoder
         self.v_net = mlp([obs_dim, *hid, 1], act, **_init_gains(orthogonal, 1.0))
 
     @property
@@ -253,18 +560,26 @@ class VCritic(nn.Module):
         return self.v_net
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return run_mlp(self.v_net, obs).squeeze(-1)
+        return run_mlp(self.v_net, self.features(obs)).squeeze(-1)
 
 
-class QCritic(nn.Module):
+class QCritic(Encoded):
     """Q(s, a) for continuous actions: the concatenation [s, a] through an MLP."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hid=(256, 256), act="relu") -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hid=(256, 256),
+        act="relu",
+        encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
+        self.encoder = encoder
         self.q_net = mlp([obs_dim + act_dim, *hid, 1], act)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return run_mlp(self.q_net, torch.cat([obs, act], dim=-1)).squeeze(-1)
+        return run_mlp(self.q_net, torch.cat([self.features(obs), act], dim=-1)).squeeze(-1)
 
 
 _ACT_FN = {
@@ -345,31 +660,71 @@ def fused_forward(nets: list[nn.Sequential]):
     return torch_forward
 
 
+def policy_forward(actor: nn.Module, critic: nn.Module | None):
+    """The rollout's forward pass, numpy in, numpy outs: the actor's head outputs and, with a
+    critic, its values ([B, 1]). Without encoders this is fused_forward over the two MLPs.
+    With them, each distinct encoder runs once in torch (one pass for a trunk the actor and
+    critic share) and the heads are fused over its features."""
+    nets = [actor.net] if critic is None else [actor.net, critic.net]
+    encoders = [
+        getattr(m, "encoder", None) for m in ([actor] if critic is None else [actor, critic])
+    ]
+    if all(e is None for e in encoders):
+        return fused_forward(nets)
+    if len(encoders) == 1 or encoders[0] is encoders[1]:
+        heads, encoder = fused_forward(nets), encoders[0]
+
+        def shared(obs: np.ndarray) -> list[np.ndarray]:
+            with torch.inference_mode():
+                return heads(encoder(torch.from_numpy(obs)).numpy())
+
+        return shared
+    parts = [(fused_forward([net]), enc) for net, enc in zip(nets, encoders, strict=True)]
+
+    def separate(obs: np.ndarray) -> list[np.ndarray]:
+        with torch.inference_mode():
+            x = torch.from_numpy(obs)
+            return [head(x.numpy() if enc is None else enc(x).numpy())[0] for head, enc in parts]
+
+    return separate
+
+
 def flat_obs_dim(space: gym.Space) -> int:
     """The input width of an MLP for this observation space, or an EnvError saying why not."""
     if isinstance(space, gym.spaces.Box):
         if len(space.shape) != 1:
             raise EnvError(
-                f"observation space {space} has shape {space.shape}; the MLP policies need flat "
-                "vector observations (flatten them or add a CNN encoder)"
+                f"observation space {space} has shape {space.shape}; spinrl reads flat vectors "
+                "(MLP), images (2-D uint8 or 3-D Box, CNN) and Dicts of them: flatten it"
             )
         return int(space.shape[0])
     if isinstance(space, gym.spaces.Discrete):
         return int(space.n)
     raise EnvError(
-        f"observation space {type(space).__name__} is not supported; spinrl's MLP policies "
-        "take Box (flat vector) or Discrete observations"
+        f"observation space {type(space).__name__} is not supported; spinrl's policies take "
+        "Box (vectors, images), Discrete or Dict observations"
     )
 
 
-def make_actor(obs_space: gym.Space, act_space: gym.Space, hid, act, orthogonal=False, **kw):
-    """The stochastic actor that fits these spaces: categorical for Discrete, Gaussian for Box."""
-    obs_dim = flat_obs_dim(obs_space)
+def make_actor(
+    obs_space: gym.Space, act_space: gym.Space, hid, act, orthogonal=False, encoder="auto", **kw
+):
+    """The stochastic actor that fits these spaces: categorical for Discrete, Gaussian for Box.
+    It reads observations through ``encoder`` ("auto": the one make_encoder picks)."""
+    if encoder == "auto":
+        encoder = make_encoder(obs_space, orthogonal)
+    obs_dim = features_dim(obs_space, encoder)
     if isinstance(act_space, gym.spaces.Discrete):
-        return CategoricalActor(obs_dim, int(act_space.n), hid, act, orthogonal)
+        return CategoricalActor(obs_dim, int(act_space.n), hid, act, orthogonal, encoder)
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
         return GaussianActor(
-            obs_dim, int(act_space.shape[0]), hid, act, orthogonal=orthogonal, **kw
+            obs_dim,
+            int(act_space.shape[0]),
+            hid,
+            act,
+            orthogonal=orthogonal,
+            encoder=encoder,
+            **kw,
         )
     raise EnvError(
         f"action space {act_space} is not supported by the stochastic actors; "
@@ -404,7 +759,7 @@ def _bounds(act_space: gym.Space) -> tuple[torch.Tensor, torch.Tensor]:
     return center, torch.as_tensor((high - low) / 2, dtype=torch.float32)
 
 
-class SquashedGaussianActor(nn.Module):
+class SquashedGaussianActor(Encoded):
     """SAC's policy: u ~ N(mu(s), sigma(s)^2), a = center + scale * tanh(u).
 
     By the change of variables a = g(u) (docs eq. 5.3), the density of a is that of u divided
@@ -418,15 +773,23 @@ class SquashedGaussianActor(nn.Module):
 
     LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
-    def __init__(self, obs_dim: int, act_space: gym.Space, hid=(256, 256), act="relu") -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_space: gym.Space,
+        hid=(256, 256),
+        act="relu",
+        encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         center, scale = _bounds(act_space)
         self.register_buffer("center", center)
         self.register_buffer("scale", scale)
+        self.encoder = encoder
         self.net = mlp([obs_dim, *hid, 2 * len(center)], act)
 
     def _dist(self, obs):
-        mu, log_std = run_mlp(self.net, obs).chunk(2, dim=-1)
+        mu, log_std = run_mlp(self.net, self.features(obs)).chunk(2, dim=-1)
         return mu, log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -452,33 +815,52 @@ class SquashedGaussianActor(nn.Module):
         return self.center + self.scale * torch.tanh(self._dist(obs)[0])
 
 
-class DeterministicActor(nn.Module):
+class DeterministicActor(Encoded):
     """DDPG's and TD3's policy: a = center + scale * tanh(mu(s))."""
 
-    def __init__(self, obs_dim: int, act_space: gym.Space, hid=(256, 256), act="relu") -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_space: gym.Space,
+        hid=(256, 256),
+        act="relu",
+        encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         center, scale = _bounds(act_space)
         self.register_buffer("center", center)
         self.register_buffer("scale", scale)
+        self.encoder = encoder
         self.net = mlp([obs_dim, *hid, len(center)], act)
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.center + self.scale * torch.tanh(run_mlp(self.net, obs))
+        return self.center + self.scale * torch.tanh(run_mlp(self.net, self.features(obs)))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.deterministic(obs)
 
 
-class QEnsemble(nn.Module):
+class QEnsemble(Encoded):
     """n Q-functions Q_k(s, a) evaluated in one pass: each hidden layer is one batched matmul
     over the n members (weights [n, in, out]) instead of n separate layers, and the one-unit
     output layer a batched multiply-and-sum. Returns [n, B].
 
     Each member is initialised like nn.Linear (uniform in +-1/sqrt(fan_in)), independently.
+    With an ``encoder`` (images, Dict observations) the members share it: one encoder pass,
+    then the n MLP heads.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hid=(256, 256), act="relu", n: int = 2):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hid=(256, 256),
+        act="relu",
+        n: int = 2,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
+        self.encoder = encoder
         sizes = [obs_dim + act_dim, *hid, 1]
         self.n = n
         self.weights = nn.ParameterList()
@@ -492,7 +874,7 @@ class QEnsemble(nn.Module):
         self.act_fn = _ACT_FN[activation(act)]
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
+        x = torch.cat([self.features(obs), act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
         *hidden, (w_out, b_out) = zip(self.weights, self.biases, strict=True)
         for w, b in hidden:
             x = self.act_fn(torch.baddbmm(b, x, w))
@@ -505,7 +887,7 @@ class QEnsemble(nn.Module):
     def member(self, obs: torch.Tensor, act: torch.Tensor, k: int = 0) -> torch.Tensor:
         """Q_k(s, a) alone, [B]: what TD3's and DDPG's actor step needs, at 1/n of the cost
         of the whole ensemble (equal to ``forward(obs, act)[k]``)."""
-        x = torch.cat([obs, act], dim=-1)
+        x = torch.cat([self.features(obs), act], dim=-1)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.addmm(b[k], x, w[k])
@@ -524,22 +906,31 @@ ACTOR_KINDS = {
 }
 
 
-def actor_spec(actor: nn.Module, obs_dim: int, act_space: gym.Space, hid, act: str) -> dict:
+def actor_spec(
+    actor: nn.Module, obs_dim: int, act_space: gym.Space, hid, act: str, obs_space=None
+) -> dict:
     """Everything needed to rebuild ``actor`` (before loading its weights) without making its
-    environment: its kind, input width, action space and layers. Plain values and arrays,
-    so a checkpoint holds it without pickling."""
+    environment: its kind, input width, action space, layers, and its encoder with the
+    observations' shape and dtype. Plain values and arrays, so a checkpoint holds it without
+    pickling."""
     kind = next(k for k, cls in ACTOR_KINDS.items() if type(actor) is cls)
     if isinstance(act_space, gym.spaces.Discrete):
         space = {"n": int(act_space.n)}
     else:
         space = {"low": np.asarray(act_space.low), "high": np.asarray(act_space.high)}
-    return {
+    encoder = getattr(actor, "encoder", None)
+    spec = {
         "kind": kind,
         "obs_dim": int(obs_dim),
         "action_space": space,
         "hid": list(hid),
         "act": act,
+        "encoder": encoder.spec() if encoder is not None else None,
     }
+    if obs_space is not None:
+        spec["obs_shape"] = [int(n) for n in obs_space.shape]
+        spec["obs_dtype"] = np.dtype(obs_space.dtype).name
+    return spec
 
 
 def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
@@ -551,9 +942,9 @@ def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
         low, high = (np.asarray(space[k], np.float32) for k in ("low", "high"))
         act_space = gym.spaces.Box(low, high, dtype=np.float32)
     obs_dim, hid, act = int(spec["obs_dim"]), tuple(spec["hid"]), spec["act"]
-    kind = spec["kind"]
+    kind, encoder = spec["kind"], build_encoder(spec.get("encoder"))
     if kind == "categorical":
-        return CategoricalActor(obs_dim, act_space.n, hid, act), act_space
+        return CategoricalActor(obs_dim, act_space.n, hid, act, encoder=encoder), act_space
     if kind == "gaussian":
-        return GaussianActor(obs_dim, act_space.shape[0], hid, act), act_space
-    return ACTOR_KINDS[kind](obs_dim, act_space, hid, act), act_space
+        return GaussianActor(obs_dim, act_space.shape[0], hid, act, encoder=encoder), act_space
+    return ACTOR_KINDS[kind](obs_dim, act_space, hid, act, encoder=encoder), act_space

@@ -1,6 +1,6 @@
 """Published hyperparameters, in one table: named presets, and tuned settings per environment.
 
-    NAMED[algo][name]      --preset NAME (mujoco, spinningup), or preset=NAME in Python
+    NAMED[algo][name]      --preset NAME (mujoco, atari, spinningup), or preset=NAME in Python
     TUNED[algo][env_id]    applied by ``spinrl train ALGO --env ID`` when the id is listed,
                            with one line saying so; explicit flags still win, and
                            ``--preset none`` keeps the plain Config defaults. In Python,
@@ -65,6 +65,37 @@ NAMED: dict[str, dict[str, dict]] = {
             log_std_init=0.0,
             ent_coef=0.0,
             clip_ratio=0.2,
+        ),
+        # CleanRL's ppo_atari.py (its Args, vwxyzjn/cleanrl): 8 envs x 128 steps, 4 epochs of
+        # 4 minibatches, lr 2.5e-4 annealed, clip 0.1 (value loss clipped too), entropy 0.01,
+        # one CNN trunk for actor and critic (Nature CNN, orthogonal init) and linear heads
+        # (hid []). CleanRL's value loss is 0.5 MSE, as spinrl's: vf_coef 0.5 carries over.
+        # Its budget is 10M steps: give --total-steps. Where the envs differ (Gymnasium's
+        # AtariPreprocessing on ALE/...-v5 with sticky actions, no FIRE reset; a time limit
+        # bootstraps) docs/guide/images.md says so.
+        "atari": dict(
+            num_envs=8,
+            steps_per_epoch=8 * 128,
+            minibatch_size=256,
+            update_epochs=4,
+            pi_lr=2.5e-4,
+            vf_lr=2.5e-4,
+            anneal_lr=True,
+            anneal_clip=False,
+            gamma=0.99,
+            lam=0.95,
+            clip_ratio=0.1,
+            clip_vloss=True,
+            ent_coef=0.01,
+            vf_coef=0.5,
+            max_grad_norm=0.5,
+            target_kl=None,
+            normalize_advantages=True,
+            normalize_obs=False,
+            normalize_reward=False,
+            orthogonal_init=True,
+            shared_encoder=True,
+            hid=(),
         ),
         # Spinning Up's PPO (spinup/algos/pytorch/ppo): 4000 steps, 80 full-batch policy
         # steps with early stopping on the k1 KL estimate, 80 value steps with their own

@@ -20,7 +20,7 @@ from spinrl.envs import (
     final_observations,
     restore_envs,
 )
-from spinrl.policies import action_clipper, fused_forward
+from spinrl.policies import action_clipper, policy_forward
 
 
 class Rollout:
@@ -70,7 +70,7 @@ class Rollout:
 
     def collect(self, actor, critic, buf: RolloutBuffer) -> None:
         """Run T steps in every env, writing buf[t, :] for t < T."""
-        forward = fused_forward([actor.net] if critic is None else [actor.net, critic.net])
+        forward = policy_forward(actor, critic)
         sample = actor.numpy_sampler()
         for t in range(buf.T):
             obs = self.normalizer(self.obs, update=True)

@@ -57,7 +57,16 @@ from spinrl.envs import (
 )
 from spinrl.errors import CheckpointError, ConfigError, TrainingInterrupted
 from spinrl.logger import EpochLogger
-from spinrl.policies import ACTIVATIONS, action_clipper, actor_spec, build_actor, flat_obs_dim
+from spinrl.policies import (
+    ACTIVATIONS,
+    action_clipper,
+    actor_spec,
+    as_obs_tensor,
+    build_actor,
+    check_obs_space,
+    flat_obs_dim,
+    is_image_space,
+)
 from spinrl.rollout import Rollout
 
 # --- The fields every algorithm's Config shares ----------------------------------------------
@@ -222,7 +231,8 @@ def run_episodes(
 
 class Policy:
     """A trained actor as a function obs -> action (numpy), for one observation or a batch:
-    the observation normaliser applied, Gaussian samples clipped to the action bounds."""
+    the observation normaliser applied, Gaussian samples clipped to the action bounds. Image
+    and packed Dict observations reach the network in their own dtype (uint8, bool)."""
 
     def __init__(self, actor, normalizer: ObsNormalizer, action_space, deterministic: bool):
         self.actor, self.normalizer = actor, normalizer
@@ -232,9 +242,9 @@ class Policy:
         self.obs_shape = normalizer.rms.mean.shape
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = np.asarray(obs)
         single = obs.shape == self.obs_shape
-        x = torch.from_numpy(self.normalizer(obs[None] if single else obs))
+        x = as_obs_tensor(self.normalizer(obs[None] if single else obs))
         with torch.inference_mode():
             # DDPG's and TD3's actors are deterministic: they have no sample() to draw from.
             if self.deterministic or not hasattr(self.actor, "sample"):
@@ -248,10 +258,12 @@ class Policy:
     def from_state(cls, state: dict, deterministic: bool = False) -> Policy:
         """Rebuild from a loop's ``policy_state()``: the shapes come from the saved spec, so
         no environment has to be made."""
-        actor, action_space = build_actor(state["spec"])
+        spec = state["spec"]
+        actor, action_space = build_actor(spec)
         actor.load_state_dict(state["actor"])
         actor.eval()
-        normalizer = ObsNormalizer((state["spec"]["obs_dim"],), enabled=False)
+        obs_shape = tuple(spec.get("obs_shape", [spec["obs_dim"]]))
+        normalizer = ObsNormalizer(obs_shape, enabled=False)
         normalizer.load_state_dict(state["obs_normalizer"])
         return cls(actor, normalizer, action_space, deterministic)
 
@@ -322,14 +334,23 @@ class EnvLoop:
             self.action_space = self.envs.single_action_space
             self.check_action_space(self.action_space)
             self.obs_space = self.envs.single_observation_space
-            self.obs_dim = flat_obs_dim(self.obs_space)
+            check_obs_space(self.obs_space)
+            self.vector_obs = self.obs_space.dtype.kind == "f" and len(self.obs_space.shape) == 1
+            if normalize_obs and not self.vector_obs:
+                raise ConfigError(
+                    f"normalize_obs applies to float vector observations; these are "
+                    f"{self.obs_space} (images are scaled inside the network): turn it off"
+                )
+            # the MLP's input width for flat observations; an encoder's is its own
+            encoded = is_image_space(self.obs_space) or hasattr(self.obs_space, "dict_layout")
+            self.obs_dim = 0 if encoded else flat_obs_dim(self.obs_space)
             if test_env:
                 self.test_env = make_env(env_fn or cfg.env, cfg.max_ep_len)
                 self.test_env.reset(seed=streams.test_env_seed)
         except Exception:
             self.close()
             raise
-        self.normalizer = ObsNormalizer((self.obs_dim,), normalize_obs)
+        self.normalizer = ObsNormalizer(tuple(self.obs_space.shape), normalize_obs)
         self.rollout = Rollout(
             self.envs, streams.env_seeds, streams.agent, self.normalizer, reward_scaler
         )
@@ -339,7 +360,9 @@ class EnvLoop:
 
     def set_actor(self, actor: torch.nn.Module) -> None:
         self.actor = actor
-        self.spec = actor_spec(actor, self.obs_dim, self.action_space, self.cfg.hid, self.cfg.act)
+        width = actor.encoder.out_dim if actor.encoder is not None else self.obs_dim
+        cfg = self.cfg
+        self.spec = actor_spec(actor, width, self.action_space, cfg.hid, cfg.act, self.obs_space)
 
     @property
     def steps(self) -> int:

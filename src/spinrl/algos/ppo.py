@@ -64,6 +64,9 @@ class Config(onpolicy.OnPolicyConfig):
     reward_clip: bound of the scaled rewards.
     orthogonal_init: orthogonal weights (gain sqrt 2, policy head 0.01, value head 1).
     log_std_init: initial log standard deviation of the Gaussian policy.
+    shared_encoder: for images and Dict observations, one encoder (the CNN trunk) read by
+        both the actor and the critic, trained by the joint loss, as CleanRL's ppo_atari; it
+        learns at pi_lr. No effect on flat vectors, which have no encoder.
     """
 
     num_envs: int = 8
@@ -88,6 +91,7 @@ class Config(onpolicy.OnPolicyConfig):
     reward_clip: float = 10.0
     orthogonal_init: bool = True
     log_std_init: float = 0.0
+    shared_encoder: bool = True
 
 
 def validate(cfg: Config) -> None:
@@ -183,13 +187,16 @@ def train(
         verbose,
         orthogonal=cfg.orthogonal_init,
         log_std_init=cfg.log_std_init,
+        shared_encoder=cfg.shared_encoder,
     )
     actor, critic, buf = session.actor, session.critic, session.buf
-    # detail: one Adam over actor and critic (one backward per minibatch), eps 1e-5.
+    # detail: one Adam over actor and critic (one backward per minibatch), eps 1e-5; a
+    # shared encoder is the actor's, in the first group, once.
+    actor_params = set(actor.parameters())
     opt = FlatAdam(
         [
             {"params": actor.parameters(), "lr": cfg.pi_lr},
-            {"params": critic.parameters(), "lr": cfg.vf_lr},
+            {"params": [p for p in critic.parameters() if p not in actor_params], "lr": cfg.vf_lr},
         ],
         eps=1e-5,
     )

@@ -26,7 +26,13 @@ from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
-from spinrl.policies import QEnsemble, SquashedGaussianActor
+from spinrl.policies import (
+    QEnsemble,
+    SquashedGaussianActor,
+    as_obs_tensor,
+    features_dim,
+    make_encoder,
+)
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
@@ -65,11 +71,15 @@ class SACAgent:
     LOGGED = ("Q1Vals", "LogPi", "LossPi", "LossQ", "Alpha")
     AVERAGE_ONLY = frozenset({"LossPi", "LossQ", "Alpha"})
 
-    def __init__(self, obs_dim: int, act_space, cfg: Config) -> None:
+    def __init__(self, obs_space, act_space, cfg: Config) -> None:
         self.cfg = cfg
         act_dim = act_space.shape[0]
-        self.actor = SquashedGaussianActor(obs_dim, act_space, cfg.hid, cfg.act)
-        self.q = QEnsemble(obs_dim, act_dim, cfg.hid, cfg.act, n=2)  # both critics, one pass
+        # images, Dicts: the actor and the critics each read through an encoder of their own
+        encoder, q_encoder = make_encoder(obs_space), make_encoder(obs_space)
+        width = features_dim(obs_space, encoder)
+        self.actor = SquashedGaussianActor(width, act_space, cfg.hid, cfg.act, encoder=encoder)
+        # both critics, one pass (sharing one encoder)
+        self.q = QEnsemble(width, act_dim, cfg.hid, cfg.act, n=2, encoder=q_encoder)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         # Adam as torch's, over one flat buffer per network (spinrl.optim).
         self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.lr}])
@@ -89,11 +99,11 @@ class SACAgent:
 
     def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         with torch.inference_mode():
-            return self.actor.sample(torch.as_tensor(obs, dtype=torch.float32))[0].numpy()
+            return self.actor.sample(as_obs_tensor(obs))[0].numpy()
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return self.actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            return self.actor.deterministic(as_obs_tensor(obs)).numpy()
 
     def update(self, b: dict) -> dict:
         alpha = self.alpha
@@ -164,7 +174,7 @@ def train(
     return train_off_policy(
         "sac",
         cfg,
-        lambda obs_dim, space: SACAgent(obs_dim, space, cfg),
+        lambda obs_space, act_space: SACAgent(obs_space, act_space, cfg),
         env_fn,
         output_dir,
         verbose,

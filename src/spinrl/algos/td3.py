@@ -26,7 +26,13 @@ from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
-from spinrl.policies import DeterministicActor, QEnsemble
+from spinrl.policies import (
+    DeterministicActor,
+    QEnsemble,
+    as_obs_tensor,
+    features_dim,
+    make_encoder,
+)
 from spinrl.run import Result, Variant
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
@@ -76,11 +82,14 @@ class TD3Agent:
     LOGGED = ("Q1Vals", "LossPi", "LossQ")
     AVERAGE_ONLY = frozenset({"LossPi", "LossQ"})
 
-    def __init__(self, obs_dim: int, act_space, cfg) -> None:
+    def __init__(self, obs_space, act_space, cfg) -> None:
         self.cfg = cfg
-        self.actor = DeterministicActor(obs_dim, act_space, cfg.hid, cfg.act)
+        # images, Dicts: the actor and the critics each read through an encoder of their own
+        encoder, q_encoder = make_encoder(obs_space), make_encoder(obs_space)
+        width, act_dim = features_dim(obs_space, encoder), act_space.shape[0]
+        self.actor = DeterministicActor(width, act_space, cfg.hid, cfg.act, encoder=encoder)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.q = QEnsemble(obs_dim, act_space.shape[0], cfg.hid, cfg.act, n=cfg.n_critics)
+        self.q = QEnsemble(width, act_dim, cfg.hid, cfg.act, n=cfg.n_critics, encoder=q_encoder)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         # Adam as torch's, over one flat buffer per network (spinrl.optim).
         self.pi_opt = FlatAdam([{"params": self.actor.parameters(), "lr": cfg.pi_lr}])
@@ -99,7 +108,7 @@ class TD3Agent:
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return self.actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            return self.actor(as_obs_tensor(obs)).numpy()
 
     def update(self, b: dict) -> dict:
         cfg = self.cfg
@@ -160,8 +169,8 @@ def train(
     """Train with TD3; see the module docstring."""
     validate(cfg)
 
-    def make_agent(obs_dim, act_space):
-        return TD3Agent(obs_dim, act_space, cfg)
+    def make_agent(obs_space, act_space):
+        return TD3Agent(obs_space, act_space, cfg)
 
     args = (env_fn, output_dir, verbose, resume, callback, variant)
     return train_off_policy("td3", cfg, make_agent, *args)

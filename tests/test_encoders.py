@@ -1,0 +1,199 @@
+"""Observation encoders: the Nature and MinAtar CNNs (uint8 scaled inside the network,
+channels first or last, chosen by image size), Dict observations (one encoder per key,
+concatenated), the actor spec that rebuilds them, PPO learning an image task, SAC and TD3 on
+image and Dict observations, and the refusal of a replay that would not fit in memory."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import spinrl
+from conftest import OFF_POLICY_TINY, BrightSide, BrightSideContinuous, DictBrightSide
+from spinrl.envs import make_env
+from spinrl.errors import ConfigError, EnvError
+from spinrl.evaluate import load_policy
+from spinrl.onpolicy import Session
+from spinrl.policies import (
+    ImageEncoder,
+    PackedDictSpace,
+    actor_spec,
+    build_actor,
+    image_encoder_kind,
+    make_actor,
+    make_encoder,
+)
+
+
+def _twin(encoder: ImageEncoder, dtype) -> ImageEncoder:
+    """The same network (same weights) for images of another dtype."""
+    twin = ImageEncoder(encoder.shape, dtype, encoder.kind)
+    twin.load_state_dict(encoder.state_dict())
+    return twin
+
+
+def test_nature_cnn_reads_uint8_frames_scaled_by_1_over_255_inside_the_network():
+    torch.manual_seed(0)
+    enc = ImageEncoder((4, 84, 84), np.uint8, "nature")
+    frames = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    out = enc(frames)
+    assert out.shape == (3, 512) and out.dtype == torch.float32
+    # the same weights fed float frames already divided by 255 give the same features
+    expected = _twin(enc, np.float32)(frames.float() / 255.0)
+    torch.testing.assert_close(out, expected)
+    # the architecture of Mnih et al. (2015): 32 8x8/4, 64 4x4/2, 64 3x3/1, 512
+    convs = [m for m in enc.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (32, 8, 4),
+        (64, 4, 2),
+        (64, 3, 1),
+    ]
+    assert enc.net[-2].in_features == 64 * 7 * 7
+
+
+def test_channels_last_images_are_read_as_their_channels_first_transpose():
+    torch.manual_seed(0)
+    first = ImageEncoder((3, 40, 40), np.uint8, "nature")
+    last = ImageEncoder((40, 40, 3), np.uint8, "nature")
+    last.load_state_dict(first.state_dict())
+    images = torch.randint(0, 256, (2, 40, 40, 3), dtype=torch.uint8)
+    torch.testing.assert_close(last(images), first(images.permute(0, 3, 1, 2)))
+
+
+def test_the_encoder_is_chosen_by_image_size():
+    assert image_encoder_kind((4, 84, 84)) == "nature"
+    assert image_encoder_kind((84, 84)) == "nature"  # a grey frame: one channel
+    assert image_encoder_kind((36, 36, 3)) == "nature"  # the Nature CNN's smallest input
+    assert image_encoder_kind((4, 35, 35)) == "minatar"
+    assert image_encoder_kind((10, 10, 4)) == "minatar"  # MinAtar's boolean frames
+    assert image_encoder_kind((10, 10, 10)) == "minatar"  # MinAtar Seaquest: 10 channels
+    with pytest.raises(EnvError, match="at least 3x3"):
+        image_encoder_kind((2, 2, 3))
+    enc = make_encoder(gym.spaces.Box(0, 1, (10, 10, 7), bool))
+    assert enc.kind == "minatar" and enc.channels_last and enc.out_dim == 128
+    # one 3x3 convolution of 16 filters, then 128 units (Young and Tian 2019)
+    conv, linear = enc.net[0], enc.net[3]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (7, 16, (3, 3))
+    assert linear.in_features == 16 * 8 * 8 and linear.out_features == 128
+    frames = torch.rand(5, 10, 10, 7) > 0.5  # bool in, no scaling
+    torch.testing.assert_close(enc(frames), _twin(enc, np.float32)(frames.float()))
+
+
+def test_a_dict_observation_is_one_encoder_per_key_concatenated():
+    torch.manual_seed(0)
+    space = gym.spaces.Dict(
+        {
+            "image": gym.spaces.Box(0, 255, (3, 40, 40), np.uint8),
+            "vec": gym.spaces.Box(-5, 5, (4,), np.float64),
+            "mode": gym.spaces.Discrete(3),
+        }
+    )
+    packed = PackedDictSpace(space)
+    assert packed.dtype == np.uint8 and packed.shape == (3 * 40 * 40 + 4 * 8 + 8,)
+    samples = [space.sample() for _ in range(6)]
+    x = torch.from_numpy(np.stack([packed.pack(s) for s in samples]))
+    enc = make_encoder(packed)
+    out = enc(x)
+    assert out.shape == (6, 512 + 4 + 3) == (6, enc.out_dim)
+    # each entry's features in the Dict's key order (Gymnasium sorts keys): image, mode, vec
+    assert list(space.keys()) == ["image", "mode", "vec"]
+    images = torch.from_numpy(np.stack([s["image"] for s in samples]))
+    one_hot = np.eye(3, dtype=np.float32)[[int(s["mode"]) for s in samples]]
+    vec = np.stack([s["vec"] for s in samples]).astype(np.float32)
+    expected = torch.cat(
+        [enc.encoders["image"](images), torch.from_numpy(one_hot), torch.from_numpy(vec)], -1
+    )
+    torch.testing.assert_close(out, expected)
+
+
+def test_actor_spec_round_trips_image_and_dict_encoders():
+    torch.manual_seed(0)
+    for obs_space in (
+        gym.spaces.Box(0, 255, (4, 84, 84), np.uint8),
+        PackedDictSpace(DictBrightSide.observation_space),
+    ):
+        for act_space in (gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,), np.float32)):
+            actor = make_actor(obs_space, act_space, (16,), "relu")
+            spec = actor_spec(actor, actor.encoder.out_dim, act_space, (16,), "relu", obs_space)
+            rebuilt, _ = build_actor(spec)
+            rebuilt.load_state_dict(actor.state_dict())
+            obs = torch.from_numpy(np.stack([obs_space.sample() for _ in range(4)]))
+            torch.testing.assert_close(rebuilt.deterministic(obs), actor.deterministic(obs))
+
+
+def _session(env_fn, **cfg):
+    from spinrl.algos.ppo import Config
+
+    return Session("ppo", Config(**cfg), env_fn, verbose=False, shared_encoder=True)
+
+
+def test_uint8_images_stay_uint8_in_the_rollout_buffer_and_ppo_shares_one_trunk():
+    session = _session(BrightSide, num_envs=2, steps_per_epoch=16, hid=())
+    try:
+        session.collect()
+        assert session.buf.obs.dtype == np.uint8 and session.buf.obs.shape == (8, 2, 12, 12, 1)
+        assert session.buf.obs.max() == 255  # raw pixels, not scaled copies
+        assert session.critic.encoder is session.actor.encoder
+        # the values the rollout stored are the critic's on the stored uint8 observations
+        with torch.no_grad():
+            v = session.critic(torch.from_numpy(session.buf.obs[3]))
+        np.testing.assert_allclose(session.buf.values[3], v.numpy(), rtol=1e-5, atol=1e-6)
+    finally:
+        session.close()
+
+
+def test_normalize_obs_refuses_images_in_one_line():
+    with pytest.raises(ConfigError, match="normalize_obs applies to float vector"):
+        spinrl.ppo(BrightSide, normalize_obs=True, steps_per_epoch=256, epochs=1, verbose=False)
+
+
+def test_ppo_learns_to_pick_the_bright_side_and_the_saved_policy_acts_the_same(tmp_path):
+    # Random play scores 4 of 8; reading the image scores 8.
+    result = spinrl.ppo(
+        BrightSide,
+        num_envs=4,
+        steps_per_epoch=256,
+        epochs=10,
+        minibatch_size=64,
+        hid=(),
+        pi_lr=2e-3,
+        vf_lr=2e-3,
+        gamma=0.5,
+        lam=0.5,
+        seed=0,
+        verbose=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    # seeds 0-3 end at 7.8-8.0 (measured); a policy blind to the image averages 4
+    assert result.last_row["AverageEpRet"] >= 7.5, result.last_row
+    policy = load_policy(tmp_path / "run", deterministic=True)
+    env = BrightSide()
+    frames = np.stack([env.reset(seed=i)[0] for i in range(32)])
+    np.testing.assert_array_equal(policy(frames), result.act(frames, deterministic=True))
+    sides = (frames[..., 0].argmax(-1).max(-1) >= 6).astype(int)  # where the pixel is
+    assert (policy(frames) == sides).mean() >= 0.9
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+@pytest.mark.parametrize("env_fn", [BrightSideContinuous, DictBrightSide])
+def test_sac_and_td3_train_on_image_and_dict_observations_and_load(algo, env_fn, tmp_path):
+    result = getattr(spinrl, algo)(
+        env_fn, **OFF_POLICY_TINY, output_dir=str(tmp_path), verbose=False
+    )
+    replay = result.replay
+    stored = replay.frames if hasattr(replay, "frames") else replay.obs
+    assert stored.dtype == np.uint8  # pixels (and packed Dicts) are kept as bytes
+    assert np.isfinite(result.last_row["LossQ"])
+    policy = load_policy(tmp_path, deterministic=True)
+    env = make_env(env_fn)
+    obs = np.stack([env.reset(seed=i)[0] for i in range(5)])
+    np.testing.assert_allclose(policy(obs), result.act(obs, deterministic=True), atol=1e-6)
+
+
+def test_a_replay_that_does_not_fit_in_memory_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError, match="lower replay_size") as info:
+        spinrl.sac(
+            "Pendulum-v1", replay_size=10**13, output_dir=str(tmp_path / "run"), verbose=False
+        )
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()
