@@ -178,7 +178,7 @@ def test_ppo_learns_to_pick_the_bright_side_and_the_saved_policy_acts_the_same(t
 @pytest.mark.parametrize("env_fn", [BrightSideContinuous, DictBrightSide])
 def test_sac_and_td3_train_on_image_and_dict_observations_and_load(algo, env_fn, tmp_path):
     result = getattr(spinrl, algo)(
-        env_fn, **OFF_POLICY_TINY, output_dir=str(tmp_path), verbose=False
+        env_fn, **OFF_POLICY_TINY, replay_size=1000, output_dir=str(tmp_path), verbose=False
     )
     replay = result.replay
     stored = replay.frames if hasattr(replay, "frames") else replay.obs
@@ -197,3 +197,43 @@ def test_a_replay_that_does_not_fit_in_memory_is_refused_before_anything_is_writ
         )
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run").exists()
+
+
+def _rows(run):
+    import csv
+
+    with open(run / "progress.csv") as f:
+        return [{k: v for k, v in row.items() if k != "Time"} for row in csv.DictReader(f)]
+
+
+def _tensors(state, prefix=""):
+    if isinstance(state, torch.Tensor):
+        yield prefix, state
+    elif isinstance(state, dict):
+        for key, value in state.items():
+            yield from _tensors(value, f"{prefix}/{key}")
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_fn", "cfg"),
+    [
+        ("ppo", BrightSide, dict(num_envs=2, steps_per_epoch=64, minibatch_size=32, hid=())),
+        ("sac", BrightSideContinuous, {**OFF_POLICY_TINY, "num_envs": 2, "replay_size": 1000}),
+    ],
+)
+def test_a_run_on_images_stopped_and_resumed_equals_one_that_was_not(algo, env_fn, cfg, tmp_path):
+    from spinrl.checkpoint import load_checkpoint
+
+    train = getattr(spinrl, algo)
+    cfg = {**cfg, "anneal_lr": False} if algo == "ppo" else cfg
+    common = dict(save_freq=1, verbose=False, **cfg)
+    common.pop("epochs", None)
+    train(env_fn, epochs=3, output_dir=str(tmp_path / "straight"), **common)
+    train(env_fn, epochs=1, output_dir=str(tmp_path / "stopped"), **common)
+    train(env_fn, epochs=3, output_dir=str(tmp_path / "stopped"), resume=True, **common)
+    assert _rows(tmp_path / "stopped") == _rows(tmp_path / "straight")
+    a = dict(_tensors(load_checkpoint(tmp_path / "straight" / "model.pt")))
+    b = dict(_tensors(load_checkpoint(tmp_path / "stopped" / "model.pt")))
+    assert a.keys() == b.keys()
+    for key in a:  # networks (the CNNs too), optimiser moments, the frame replay, RNG states
+        assert torch.equal(a[key], b[key]), key

@@ -307,17 +307,22 @@ class FrameReplay:
         batch = self.get(*self.sample_indices(batch_size, rng))
         return {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in batch.items()}
 
-    _STATE = ("frames", "obs_end", "next_end", "actions", "rewards", "terminated")
+    _TRANSITIONS = ("obs_end", "next_end", "actions", "rewards", "terminated")
 
     def state_dict(self) -> dict:
-        # no copies: the checkpoint writer converts (and so copies) every array itself
-        state = {key: getattr(self, key) for key in self._STATE}
+        """The frames and transitions written so far (not the unwritten rest of the rings).
+        No copies: the checkpoint writer converts (and so copies) every array itself."""
+        frames, steps = min(int(self.written.max()), self.M), min(self.t, self.C)
+        state = {key: getattr(self, key)[:steps] for key in self._TRANSITIONS}
         counters = {"written": self.written.copy(), "valid_from": self.valid_from.copy()}
-        return {**state, **counters, "t": self.t}
+        return {**state, **counters, "frames": self.frames[:, :frames], "t": self.t}
 
     def load_state_dict(self, state: dict) -> None:
-        for key in self._STATE:
-            getattr(self, key)[...] = np.asarray(state[key])
+        frames = np.asarray(state["frames"])
+        self.frames[:, : frames.shape[1]] = frames
+        for key in self._TRANSITIONS:
+            value = np.asarray(state[key])
+            getattr(self, key)[: len(value)] = value
         self.written = np.asarray(state["written"], np.int64).copy()
         self.valid_from = np.asarray(state["valid_from"], np.int64).copy()
         self.t = int(state["t"])
