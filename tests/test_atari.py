@@ -90,7 +90,7 @@ def test_frame_replay_returns_exactly_the_naive_stacks_across_episodes_and_envs(
     np.testing.assert_allclose(counts, expected, atol=0.04)
 
 
-def test_frame_replay_bytes_per_transition_fit_a_million_atari_transitions_in_7_gb():
+def test_frame_replay_takes_about_one_frame_per_transition_a_million_atari_under_8_gb():
     args = ((4, 84, 84), np.uint8, (), np.int64)
     small = FrameReplay(*args, size=8000, num_envs=8, stack=4)
     per_transition = small.nbytes / small.capacity
@@ -179,7 +179,7 @@ def test_minatar_ids_are_registered_on_first_use_and_read_by_the_minatar_network
     pytest.importorskip("minatar")
     for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders"):
         env = make_env(f"MinAtar/{game}-v1")
-        obs, _ = env.reset(seed=0)
+        obs, _ = env.reset(seed=2**40 + 1)  # spinrl's seeds are 63-bit; MinAtar's RNG takes 32
         assert obs.dtype == bool and obs.shape[:2] == (10, 10)
         encoder = make_encoder(env.observation_space)
         assert encoder.kind == "minatar" and encoder.channels_last

@@ -58,6 +58,14 @@ def register_namespace(env_id: str) -> None:
         raise EnvError(f"unknown environment id {env_id!r}; {INSTALL_HINTS[namespace]}") from None
 
 
+class Seed32(gym.Wrapper):
+    """Pass reset seeds on modulo 2**32, for envs seeded through NumPy's legacy RandomState
+    (MinAtar), which refuses larger ones; spinrl's seeds are 63-bit stream draws."""
+
+    def reset(self, *, seed=None, options=None):
+        return self.env.reset(seed=None if seed is None else seed % 2**32, options=options)
+
+
 def is_atari(env_id: str) -> bool:
     """Whether a registered id is an Atari game of the ALE (ALE/Pong-v5, PongNoFrameskip-v4)."""
     entry = getattr(gym.registry.get(env_id), "entry_point", None)
@@ -153,7 +161,8 @@ def _make_by_id(
             if max_episode_steps is not None:
                 made = gym.wrappers.TimeLimit(made, max_episode_steps)
             return made
-        return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+        made = gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+        return Seed32(made) if env_id.startswith("MinAtar/") else made
     except gym.error.DependencyNotInstalled as e:
         if "box2d" in str(e).lower():  # gymnasium's own hint asks for swig; a wheel needs none
             raise EnvError(

@@ -89,7 +89,8 @@ class RunConfig:
     gamma: discount factor.
     max_ep_len: time limit per episode (a truncation, not a termination); None keeps the
         environment's own.
-    hid: hidden layer sizes of the networks, written [64,64] on the command line.
+    hid: hidden layer sizes of the networks, written [64,64] on the command line; for images
+        and Dict observations, those of the heads after the encoder ([] for linear heads).
     act: activation between hidden layers (tanh, relu, elu, gelu, silu).
     save_freq: write a checkpoint every save_freq epochs (and after the last).
     capture_video: every capture_video epochs (and after the last), record one episode of
