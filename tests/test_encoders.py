@@ -188,6 +188,12 @@ def test_sac_and_td3_train_on_image_and_dict_observations_and_load(algo, env_fn,
     env = make_env(env_fn)
     obs = np.stack([env.reset(seed=i)[0] for i in range(5)])
     np.testing.assert_allclose(policy(obs), result.act(obs, deterministic=True), atol=1e-6)
+    if env_fn is DictBrightSide:  # the policy also takes the env's own dicts, one or a batch
+        raw = env_fn()
+        dicts = [raw.reset(seed=i)[0] for i in range(5)]
+        batch = {key: np.stack([d[key] for d in dicts]) for key in dicts[0]}
+        np.testing.assert_array_equal(policy(batch), policy(obs))
+        np.testing.assert_array_equal(policy(dicts[2]), policy(obs[2]))
 
 
 def test_a_replay_that_does_not_fit_in_memory_is_refused_before_anything_is_written(tmp_path):
@@ -218,7 +224,11 @@ def _tensors(state, prefix=""):
     ("algo", "env_fn", "cfg"),
     [
         ("ppo", BrightSide, dict(num_envs=2, steps_per_epoch=64, minibatch_size=32, hid=())),
-        ("sac", BrightSideContinuous, {**OFF_POLICY_TINY, "num_envs": 2, "replay_size": 1000}),
+        (
+            "sac",
+            BrightSideContinuous,
+            {**OFF_POLICY_TINY, "num_envs": 2, "replay_size": 1000, "steps_per_epoch": 40},
+        ),
     ],
 )
 def test_a_run_on_images_stopped_and_resumed_equals_one_that_was_not(algo, env_fn, cfg, tmp_path):
@@ -237,3 +247,76 @@ def test_a_run_on_images_stopped_and_resumed_equals_one_that_was_not(algo, env_f
     assert a.keys() == b.keys()
     for key in a:  # networks (the CNNs too), optimiser moments, the frame replay, RNG states
         assert torch.equal(a[key], b[key]), key
+
+
+class AtariShaped(gym.Env):
+    """Observations and actions shaped as Breakout's after preprocessing, without the ALE."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+# CleanRL's ppo_atari.py Args (vwxyzjn/cleanrl), in its own names.
+CLEANRL_PPO_ATARI = dict(
+    learning_rate=2.5e-4,
+    num_envs=8,
+    num_steps=128,
+    anneal_lr=True,
+    gamma=0.99,
+    gae_lambda=0.95,
+    num_minibatches=4,
+    update_epochs=4,
+    norm_adv=True,
+    clip_coef=0.1,
+    clip_vloss=True,
+    ent_coef=0.01,
+    vf_coef=0.5,
+    max_grad_norm=0.5,
+    target_kl=None,
+)
+
+
+def test_the_atari_preset_is_cleanrls_ppo_atari_with_its_network():
+    from spinrl.algos.ppo import Config
+    from spinrl.presets import preset_fields
+
+    c = CLEANRL_PPO_ATARI
+    cfg = Config(**preset_fields("ppo", "atari", "ALE/Breakout-v5"))
+    batch = c["num_envs"] * c["num_steps"]
+    assert (cfg.num_envs, cfg.steps_per_epoch) == (c["num_envs"], batch)
+    assert cfg.minibatch_size == batch // c["num_minibatches"]
+    assert cfg.pi_lr == cfg.vf_lr == c["learning_rate"] and cfg.anneal_lr == c["anneal_lr"]
+    assert (cfg.gamma, cfg.lam, cfg.update_epochs) == (c["gamma"], c["gae_lambda"], 4)
+    assert (cfg.clip_ratio, cfg.clip_vloss, cfg.ent_coef) == (0.1, True, 0.01)
+    # CleanRL's value loss is 0.5 * MSE, as spinrl's, so its vf_coef carries over unchanged
+    assert (cfg.vf_coef, cfg.max_grad_norm, cfg.target_kl) == (0.5, 0.5, None)
+    assert cfg.normalize_advantages == c["norm_adv"] and not cfg.anneal_clip
+    assert not (cfg.normalize_obs or cfg.normalize_reward)
+    session = Session("ppo", cfg, AtariShaped, verbose=False, orthogonal=True, shared_encoder=True)
+    try:
+        actor, critic = session.actor, session.critic
+        assert critic.encoder is actor.encoder
+        # CleanRL's Agent: the Nature CNN trunk, then linear actor and critic heads
+        trunk = (4 * 32 * 64 + 32) + (32 * 64 * 16 + 64) + (64 * 64 * 9 + 64) + (3136 * 512 + 512)
+        heads = (512 * 4 + 4) + (512 + 1)
+        unique = {id(p): p for p in [*actor.parameters(), *critic.parameters()]}
+        assert sum(p.numel() for p in unique.values()) == trunk + heads
+        # layer_init: orthogonal, gain sqrt(2) in the trunk, 0.01 actor head, 1 critic head
+        for layer, gain in [
+            (actor.encoder.net[0], 2**0.5),
+            (actor.encoder.net[-2], 2**0.5),
+            (actor.net[0], 0.01),
+            (critic.net[0], 1.0),
+        ]:
+            w = layer.weight.detach().reshape(len(layer.weight), -1)
+            torch.testing.assert_close(w @ w.T, gain**2 * torch.eye(len(w)), atol=1e-5, rtol=0)
+            assert torch.all(layer.bias == 0)
+    finally:
+        session.close()

@@ -302,13 +302,19 @@ class PackedDictSpace(gym.spaces.Box):
         return self.dict_space.seed(seed)
 
     def pack(self, obs: dict) -> np.ndarray:
-        """One observation of the Dict space as its packed bytes."""
-        out = np.empty(self.shape[0], np.uint8)
-        for entry in self.dict_layout:
-            value = np.asarray(obs[entry["key"]], dtype=entry["dtype"])
-            start = entry["offset"]
-            out[start : start + entry["nbytes"]] = value.reshape(-1).view(np.uint8)
-        return out
+        """An observation of the Dict space as its packed bytes."""
+        return pack_dict(self.dict_layout, obs)
+
+
+def pack_dict(layout: list[dict], obs: dict) -> np.ndarray:
+    """A Dict observation (or a batch: each entry with leading batch dimensions) as the
+    packed uint8 vector(s) ``layout`` describes."""
+    parts = []
+    for entry in layout:
+        value = np.asarray(obs[entry["key"]], dtype=entry["dtype"])
+        batch = value.shape[: value.ndim - len(entry["shape"])]
+        parts.append(np.ascontiguousarray(value.reshape(*batch, -1)).view(np.uint8))
+    return np.concatenate(parts, -1)
 
 
 def make_encoder(obs_space: gym.Space | int, orthogonal: bool = False) -> nn.Module | None:

@@ -66,6 +66,7 @@ from spinrl.policies import (
     check_obs_space,
     flat_obs_dim,
     is_image_space,
+    pack_dict,
 )
 from spinrl.rollout import Rollout
 
@@ -233,7 +234,8 @@ def run_episodes(
 class Policy:
     """A trained actor as a function obs -> action (numpy), for one observation or a batch:
     the observation normaliser applied, Gaussian samples clipped to the action bounds. Image
-    and packed Dict observations reach the network in their own dtype (uint8, bool)."""
+    and packed Dict observations reach the network in their own dtype (uint8, bool); a Dict
+    observation may also be given as the dict itself."""
 
     def __init__(self, actor, normalizer: ObsNormalizer, action_space, deterministic: bool):
         self.actor, self.normalizer = actor, normalizer
@@ -242,7 +244,10 @@ class Policy:
         self.clip = action_clipper(action_space)
         self.obs_shape = normalizer.rms.mean.shape
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def __call__(self, obs: np.ndarray | dict) -> np.ndarray:
+        layout = getattr(getattr(self.actor, "encoder", None), "layout", None)
+        if isinstance(obs, dict) and layout is not None:  # a Dict observation, as the env's
+            obs = pack_dict(layout, obs)
         obs = np.asarray(obs)
         single = obs.shape == self.obs_shape
         x = as_obs_tensor(self.normalizer(obs[None] if single else obs))
