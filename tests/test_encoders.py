@@ -320,3 +320,13 @@ def test_the_atari_preset_is_cleanrls_ppo_atari_with_its_network():
             assert torch.all(layer.bias == 0)
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("algo", ["vpg", "trpo", "pg"])
+def test_the_other_on_policy_algorithms_train_on_images_with_an_encoder_each(algo):
+    cfg = dict(steps_per_epoch=64, epochs=2, hid=(8,), verbose=False)
+    cfg |= {"train_v_iters": 2} if algo != "pg" else {"phi": "rtg_baseline", "train_v_iters": 2}
+    result = getattr(spinrl, algo)(BrightSide, **cfg)
+    assert result.actor.encoder.kind == "minatar"
+    assert result.critic.encoder is not result.actor.encoder  # separate, as Spinning Up's nets
+    assert np.isfinite(result.last_row["LossV"])
