@@ -101,7 +101,7 @@ def test_a_dict_observation_is_one_encoder_per_key_concatenated():
     one_hot = np.eye(3, dtype=np.float32)[[int(s["mode"]) for s in samples]]
     vec = np.stack([s["vec"] for s in samples]).astype(np.float32)
     expected = torch.cat(
-        [enc.encoders["image"](images), torch.from_numpy(one_hot), torch.from_numpy(vec)], -1
+        [enc.encoders["0"](images), torch.from_numpy(one_hot), torch.from_numpy(vec)], -1
     )
     torch.testing.assert_close(out, expected)
 

@@ -1,7 +1,9 @@
-"""Storage for experience: the on-policy rollout buffer, laid out [T, N].
+"""Storage for experience: the on-policy rollout buffer, laid out [T, N]; replay.
 
 Row t, column n is step t of vector environment n. The buffer is allocated once and
 overwritten every epoch; ``flat`` hands the algorithm [T * N] torch views for the update.
+ReplayBuffer keeps (s, a, r, s', terminated) for the off-policy algorithms; FrameReplay
+does the same for images while storing every frame once.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Environments: make_env / make_vec_env, observation normalisation, episode statistics.
+"""Environments: make_env / make_vec_env, observation normalisation, episode statistics;
+the Atari preprocessing for ALE ids and the registration of MinAtar's.
 
 Every algorithm steps a vector of N >= 1 environments. Vector envs use Gymnasium's
 SAME_STEP autoreset: the step that ends an episode returns the first observation of the next

@@ -11,6 +11,10 @@ the four things the algorithms need (docs/theory/part1.md, "Policies"):
 The log-likelihoods are written out from their closed forms (eqs. 1.2 and 1.3 of the docs)
 rather than taken from torch.distributions: they are the equations readers see, and a
 direct tensor expression is cheaper per call than building a distribution object.
+
+Every actor and critic reads its observations through an optional *encoder*
+(``make_encoder``): none for flat vectors, a CNN for images, one encoder per key for Dict
+observations; the MLP heads then read its features.
 """
 
 from __future__ import annotations
@@ -190,13 +194,13 @@ class PackedDictEncoder(nn.Module):
         self.layout = [dict(entry) for entry in layout]
         self.encoders = nn.ModuleDict()
         self.out_dim = 0
-        for entry in self.layout:
+        for i, entry in enumerate(self.layout):  # modules by position: keys may hold dots
             if entry.get("n") is not None:
                 self.out_dim += int(entry["n"])
             elif entry["image"]:
                 kind = image_encoder_kind(tuple(entry["shape"]))
                 enc = ImageEncoder(entry["shape"], entry["dtype"], kind, orthogonal)
-                self.encoders[entry["key"]] = enc
+                self.encoders[str(i)] = enc
                 self.out_dim += enc.out_dim
             else:
                 self.out_dim += int(np.prod(entry["shape"], dtype=np.int64))
@@ -205,14 +209,14 @@ class PackedDictEncoder(nn.Module):
         batch = packed.shape[:-1]
         packed = packed.reshape(-1, packed.shape[-1])
         parts = []
-        for entry in self.layout:
+        for i, entry in enumerate(self.layout):
             start, size = entry["offset"], entry["nbytes"]
             raw = packed[:, start : start + size].contiguous()
             value = raw.view(_TORCH_DTYPES[entry["dtype"]]).reshape(-1, *entry["shape"])
             if entry.get("n") is not None:
                 parts.append(nn.functional.one_hot(value.long().reshape(-1), entry["n"]).float())
             elif entry["image"]:
-                parts.append(self.encoders[entry["key"]](value))
+                parts.append(self.encoders[str(i)](value))
             else:
                 parts.append(value.reshape(len(value), -1).to(torch.float32))
         return torch.cat(parts, -1).reshape(*batch, self.out_dim)
