@@ -562,7 +562,8 @@ class Run:
         if not exact:
             print(
                 "spinrl: resuming with fresh environments (async vector envs keep their state "
-                "in worker processes, and Box2D in C++ bodies, which checkpoints do not hold): "
+                "in worker processes, Box2D in C++ bodies, the Atari and MinAtar games in their "
+                "emulators, which checkpoints do not hold): "
                 "the rest of the run will differ from an uninterrupted one",
                 file=sys.stderr,
             )
