@@ -51,6 +51,7 @@ def register_namespace(env_id: str) -> None:
             import ale_py
 
             gym.register_envs(ale_py)
+            ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner per game
         else:
             import minatar.gym
 
