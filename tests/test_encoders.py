@@ -330,3 +330,28 @@ def test_the_other_on_policy_algorithms_train_on_images_with_an_encoder_each(alg
     assert result.actor.encoder.kind == "minatar"
     assert result.critic.encoder is not result.actor.encoder  # separate, as Spinning Up's nets
     assert np.isfinite(result.last_row["LossV"])
+
+
+def test_a_shared_trunk_run_once_gets_the_gradients_of_two_passes():
+    from spinrl.policies import VCritic, encoded_once
+
+    torch.manual_seed(0)
+    space = gym.spaces.Box(0, 255, (10, 10, 2), np.uint8)
+    encoder = make_encoder(space)
+    actor = make_actor(space, gym.spaces.Discrete(3), (), "tanh", encoder=encoder)
+    critic = VCritic(encoder.out_dim, (), encoder=encoder)
+    obs = torch.randint(0, 256, (16, 10, 10, 2), dtype=torch.uint8)
+    act = torch.randint(0, 3, (16,))
+    params = list({id(p): p for p in [*actor.parameters(), *critic.parameters()]}.values())
+
+    def grads(once: bool):
+        if once:
+            with encoded_once(actor, critic, obs) as x:
+                loss = critic(x).pow(2).mean() - actor.log_prob(x, act).mean()
+        else:
+            loss = critic(obs).pow(2).mean() - actor.log_prob(obs, act).mean()
+        return torch.autograd.grad(loss, params)
+
+    for once, twice in zip(grads(True), grads(False), strict=True):
+        torch.testing.assert_close(once, twice, rtol=1e-5, atol=1e-7)
+    assert not actor.features_given and not critic.features_given  # the block restored them

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import gymnasium as gym
 import numpy as np
@@ -378,12 +379,33 @@ def features_dim(obs_space: gym.Space | int, encoder: nn.Module | None) -> int:
 class Encoded(nn.Module):
     """A network that reads its observations through an optional encoder (None: as they
     are). Subclasses set ``self.encoder`` in their constructor and call
-    ``self.features(obs)`` where they used to read ``obs``."""
+    ``self.features(obs)`` where they used to read ``obs``. Within ``encoded_once`` they
+    read features already computed instead."""
+
+    features_given = False
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.encoder is not None:
+        if self.encoder is not None and not self.features_given:
             return self.encoder(obs)
         return obs if obs.is_floating_point() else obs.float()  # e.g. uint8 RAM vectors
+
+
+@contextmanager
+def encoded_once(actor: nn.Module, critic: nn.Module, obs: torch.Tensor):
+    """Where the actor and the critic share one encoder (PPO's CNN trunk): yield its features
+    of ``obs``, computed once, and let both read them as their input inside the block; the
+    gradient reaching the trunk is the same sum of both heads' as with two passes, for half
+    the work. Otherwise yield ``obs`` unchanged."""
+    encoder = getattr(actor, "encoder", None)
+    if encoder is None or getattr(critic, "encoder", None) is not encoder:
+        yield obs
+        return
+    features = encoder(obs)
+    actor.features_given = critic.features_given = True
+    try:
+        yield features
+    finally:
+        actor.features_given = critic.features_given = False
 
 
 class CategoricalActor(Encoded):

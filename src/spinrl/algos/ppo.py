@@ -35,6 +35,7 @@ from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.onpolicy import Session, check_finite
 from spinrl.optim import FlatAdam
+from spinrl.policies import encoded_once
 from spinrl.run import Result
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
@@ -250,21 +251,23 @@ def update(actor, critic, opt, data: dict, cfg: Config, rng, clip: float | None 
         if cfg.normalize_advantages:  # detail: advantages normalised per minibatch
             batch["adv"] = normalize_per_minibatch(batch["adv"], cfg.minibatch_size)
         for mb in minibatches(batch, cfg.minibatch_size):
-            loss_v = value_loss(
-                critic(mb["obs"]),
-                mb["v_old"],
-                mb["v_targets"],
-                clip if cfg.clip_vloss else None,  # detail: clipped value loss
-            )
-            loss = cfg.vf_coef * loss_v
-            if policy_on:
-                if cfg.ent_coef:
-                    logp, entropy = actor.log_prob_and_entropy(mb["obs"], mb["actions"])
-                else:  # no entropy term in the gradient: skip computing it per step
-                    logp = actor.log_prob(mb["obs"], mb["actions"])
-                if cfg.target_kl is not None:  # detail: KL early stopping, as in Spinning Up
-                    kl = ratio_stats(logp, mb["logp"], clip, cfg.kl_estimator)[0]
-                    policy_on = bool(kl <= 1.5 * cfg.target_kl)
+            # detail: a CNN trunk the actor and critic share runs once per minibatch
+            with encoded_once(actor, critic, mb["obs"]) as obs:
+                loss_v = value_loss(
+                    critic(obs),
+                    mb["v_old"],
+                    mb["v_targets"],
+                    clip if cfg.clip_vloss else None,  # detail: clipped value loss
+                )
+                loss = cfg.vf_coef * loss_v
+                if policy_on:
+                    if cfg.ent_coef:
+                        logp, entropy = actor.log_prob_and_entropy(obs, mb["actions"])
+                    else:  # no entropy term in the gradient: skip computing it per step
+                        logp = actor.log_prob(obs, mb["actions"])
+                    if cfg.target_kl is not None:  # detail: KL early stopping (Spinning Up)
+                        kl = ratio_stats(logp, mb["logp"], clip, cfg.kl_estimator)[0]
+                        policy_on = bool(kl <= 1.5 * cfg.target_kl)
             if policy_on:
                 loss_pi = clipped_surrogate(logp, mb["logp"], mb["adv"], clip)
                 loss = loss + loss_pi  # one joint loss, one backward, one optimiser step
