@@ -55,7 +55,7 @@ def test_an_unlisted_env_trains_on_the_defaults_and_tuned_on_it_is_one_line(tmp_
 
 
 def test_the_python_api_applies_a_preset_only_when_asked():
-    with pytest.raises(ConfigError, match="choose one of mujoco, spinningup, tuned, none"):
+    with pytest.raises(ConfigError, match="choose one of atari, mujoco, spinningup, tuned, none"):
         spinrl.ppo(env="CartPole-v1", preset="zoo")
     assert preset_fields("ppo", "tuned", "CartPole-v1")["num_envs"] == 8
     assert preset_fields("ppo", "none", "CartPole-v1") == {}
