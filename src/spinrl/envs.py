@@ -56,8 +56,9 @@ def register_namespace(env_id: str) -> None:
             import minatar.gym
 
             minatar.gym.register_envs()
-    except ImportError:
-        raise EnvError(f"unknown environment id {env_id!r}; {INSTALL_HINTS[namespace]}") from None
+    except ImportError as e:
+        hint = INSTALL_HINTS[namespace]
+        raise EnvError(f"unknown environment id {env_id!r}; {hint} ({e})") from None
 
 
 class Seed32(gym.Wrapper):

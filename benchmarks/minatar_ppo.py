@@ -10,7 +10,7 @@ id). Final = mean AverageEpRet over the last 10 epochs (10,240 steps).
 Runs go to DATA/minatar_breakout_ppo/... (finished runs are skipped), the table to
 results/minatar_ppo.md and the curves to results/minatar_breakout_ppo.png.
 
-Usage: .venv/bin/python benchmarks/minatar.py [--seeds 0 1 2] [--steps 1000000] [--data DIR]
+Usage: .venv/bin/python benchmarks/minatar_ppo.py [--seeds 0 1 2] [--steps 1000000] [--data DIR]
 """
 
 from __future__ import annotations
