@@ -12,11 +12,12 @@ import pytest
 import torch
 
 import spinrl
-from spinrl.algos.dqn import Config, linear_epsilon, q_learning_target
+from spinrl.algos.dqn import Config, DQNLoop, linear_epsilon, q_learning_target
 from spinrl.cli import main
 from spinrl.errors import EnvError
 from spinrl.evaluate import load_policy
 from spinrl.policies import DuelingQNetwork
+from spinrl.presets import TUNED
 from spinrl.qreplay import NStepReplay
 from spinrl.returns import nstep_returns
 from test_faults import record
@@ -82,9 +83,10 @@ def test_nstep_returns_match_brute_force_across_episode_ends_and_truncations(n, 
     assert m1.shape == (T,) and np.array_equal(e1, bended[:, 0])
 
 
-def test_replay_windows_match_brute_force_for_n_envs_with_wraparound():
+@pytest.mark.parametrize("n", [1, 3])
+def test_replay_windows_match_brute_force_for_n_envs_with_wraparound(n):
     rng = np.random.default_rng(3)
-    N, n, gamma, steps = 3, 3, 0.8, 40
+    N, gamma, steps = 3, 0.8, 40
     replay = NStepReplay((1,), size=20, num_envs=N, n_step=n, gamma=gamma)  # 7 rows of 3
     history = [[] for _ in range(N)]  # per env, in order: (obs id, r, term, trunc, s' id)
     for t in range(steps):
@@ -198,6 +200,19 @@ def test_learned_q_is_the_closed_form_value_at_time_limits_and_terminations(end_
     record(f"DQN Q at {'termination' if end_terminates else 'time limit'}, n={n_step}",
            f"{expected:.2f}", f"{q.round(2).tolist()}")  # fmt: skip
     np.testing.assert_allclose(q, expected, rtol=0.2 if end_terminates else 0.02)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MountainCar-v0", "Acrobot-v1"])
+def test_the_zoo_presets_update_on_the_steps_stable_baselines3_does(env_id, monkeypatch):
+    # SB3 collects train_freq steps, then trains if num_timesteps > learning_starts.
+    fields = TUNED["dqn"][env_id].fields
+    freq, starts, total = fields["update_every"], fields["start_steps"], 2000
+    phases = []
+    monkeypatch.setattr(DQNLoop, "update_phase", lambda loop, epoch, n: phases.append(loop.steps))
+    spinrl.dqn(env=env_id, **{**fields, "steps_per_epoch": 1000, "epochs": 2,
+                              "num_test_episodes": 0, "hid": (8,), "verbose": False})  # fmt: skip
+    sb3 = [t for t in range(1, total + 1) if t % freq == 0 and t > starts]
+    assert phases == sb3
 
 
 # --- Bad input, reloading, learning ----------------------------------------------------------

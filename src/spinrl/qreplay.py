@@ -73,6 +73,13 @@ class NStepReplay:
         """The n-step transition starting at each slot in ``idx``: n-step return, discount
         gamma^m, whether the window ended in a termination, and the slot of s'_{t+m-1}."""
         n, B = self.n_step, len(idx)
+        if n == 1:  # the window is the transition itself: skip the general arithmetic
+            return {
+                "returns": self.rewards[idx].astype(np.float64),
+                "discounts": np.full(B, self.gamma),
+                "terminated": self.terminated[idx],
+                "last": idx,
+            }
         k = np.arange(n)[:, None]
         slots = (idx[None, :] + k * self.N) % self.capacity  # [n, B]: the same env, later
         newest_row = (self.ptr // self.N - 1) % self.rows

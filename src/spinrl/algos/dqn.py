@@ -49,7 +49,10 @@ class Config(offpolicy.OffPolicyConfig):
     --double false is SB3's), and the test phase after every epoch is greedy, as Spinning
     Up's. Stable-Baselines3 trains at rollout ends of train_freq steps after learning_starts
     (the first at step 1024 here); spinrl's loop starts counting update_every at update_after
-    (the first phase at step 1255), the only difference in schedule.
+    (the first phase at step 1255), the only difference in schedule. ``spinrl train dqn``
+    on CartPole-v1, Acrobot-v1, MountainCar-v0 or LunarLander-v3 applies the zoo's own
+    settings instead, exactly (spinrl.presets.TUNED: plain DQN, the zoo's update steps);
+    the Python API and --preset none keep these defaults.
 
     q_lr: Adam learning rate of the Q-network.
     gradient_steps: gradient steps per update phase; None takes one per env step of the
