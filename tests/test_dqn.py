@@ -225,6 +225,9 @@ def test_box_actions_are_refused_in_one_line_before_training(capsys):
     err = capsys.readouterr().err
     record("Box actions, dqn (CLI)", "one line, exit 2", f"{err.count(chr(10))} line(s)")
     assert err.count("\n") == 1 and "Discrete" in err
+    assert main(["list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " dqn " in line)
+    assert "Discrete" in row and "Box" not in row
 
 
 def test_a_dqn_run_reloads_as_its_greedy_policy_and_can_be_watched(tmp_path, capsys):
@@ -243,7 +246,7 @@ def test_a_dqn_run_reloads_as_its_greedy_policy_and_can_be_watched(tmp_path, cap
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_dqn_learns_cartpole_greedy_475_within_50k_steps(seed):
     best = -math.inf
     returns = []
