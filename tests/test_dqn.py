@@ -4,6 +4,7 @@ wrap-around), the dueling head, the learned Q against closed-form values at time
 terminations, the epsilon schedule, Box actions refused, a run reloaded and watched, and
 learning CartPole-v1 (under -m slow). Prioritized replay is in test_prioritized.py."""
 
+import copy
 import math
 
 import gymnasium as gym
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import spinrl
-from spinrl.algos.dqn import Config, DQNLoop, linear_epsilon, q_learning_target
+from spinrl.algos.dqn import Config, DQNAgent, DQNLoop, linear_epsilon, q_learning_target
 from spinrl.cli import main
 from spinrl.errors import EnvError
 from spinrl.evaluate import load_policy
@@ -139,6 +140,54 @@ def test_dueling_head_subtracts_the_mean_advantage():
         net.advantage.bias += 3.0  # a constant moved from A to nowhere leaves Q unchanged
         np.testing.assert_allclose(net(obs), q, atol=1e-6)
         assert torch.equal(net.deterministic(obs), q.argmax(-1))
+
+
+@pytest.mark.parametrize("polyak", [0.0, 0.5])
+def test_target_updates_copy_or_average_k_times_in_one_step(polyak):
+    torch.manual_seed(0)
+    agent = DQNAgent(3, gym.spaces.Discrete(2), Config(hid=(8,), polyak=polyak))
+    with torch.no_grad():
+        for p in agent.q.parameters():
+            p.add_(1.0)  # the online network moves away from the target
+    before = [p.clone() for p in agent.q_target.parameters()]
+    agent.update_target(3)  # three updates fell due since the last phase
+    for old, new, net in zip(
+        before, agent.q_target.parameters(), agent.q.parameters(), strict=True
+    ):
+        expected = old
+        for _ in range(3):  # three successive averages with the same online network
+            expected = polyak * expected + (1 - polyak) * net.detach()
+        torch.testing.assert_close(new, expected)  # polyak 0: a copy
+    assert agent.target_updates == 3
+
+
+def test_the_loss_weighs_each_sample_by_its_importance_weight():
+    torch.manual_seed(1)
+    agent = DQNAgent(3, gym.spaces.Discrete(2), Config(hid=(8,), max_grad_norm=None))
+    B = 6
+    batch = {
+        "obs": torch.randn(B, 3),
+        "actions": torch.tensor([0, 1, 1, 0, 1, 0]),
+        "returns": torch.randn(B) * 3,
+        "discounts": torch.full((B,), 0.99),
+        "terminated": torch.tensor([0.0, 1, 0, 0, 1, 0]),
+        "next_obs": torch.randn(B, 3),
+        "weights": torch.tensor([1.0, 0.5, 0.0, 0.25, 1.0, 0.75]),
+    }
+    # The gradient of mean_i w_i Huber(Q(s_i, a_i) - y_i), written out on a copy.
+    q_copy = copy.deepcopy(agent.q)
+    with torch.no_grad():
+        best = agent.q(batch["next_obs"]).argmax(-1, keepdim=True)  # Double DQN's a*
+        v = agent.q_target(batch["next_obs"]).gather(-1, best)[:, 0]
+        y = batch["returns"] + 0.99 * (1 - batch["terminated"]) * v
+    q = q_copy(batch["obs"])[torch.arange(B), batch["actions"]]
+    err = (q - y).abs()
+    huber = torch.where(err < 1, 0.5 * err**2, err - 0.5)
+    (batch["weights"] * huber).mean().backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in q_copy.parameters()])
+    _, td_abs = agent.update(batch)
+    torch.testing.assert_close(agent.q_opt.flat_grad, expected)
+    np.testing.assert_allclose(td_abs, err.detach().numpy(), rtol=1e-6)
 
 
 def test_epsilon_falls_linearly_over_the_exploration_fraction_then_stays():
