@@ -5,7 +5,6 @@ terminations, the epsilon schedule, Box actions refused, a run reloaded and watc
 learning CartPole-v1 (under -m slow). Prioritized replay is in test_prioritized.py."""
 
 import copy
-import math
 
 import gymnasium as gym
 import numpy as np
@@ -294,17 +293,22 @@ def test_a_dqn_run_reloads_as_its_greedy_policy_and_can_be_watched(tmp_path, cap
     assert "mean" in capsys.readouterr().out
 
 
+RAINBOW_PARTS = dict(dueling=True, prioritized=True, n_step=3)  # with the default Double DQN
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_dqn_learns_cartpole_greedy_475_within_50k_steps(seed):
-    best = -math.inf
+@pytest.mark.parametrize(
+    ("seed", "switches"),
+    [(0, {}), (1, {}), (2, {}), (0, RAINBOW_PARTS)],
+    ids=["seed0", "seed1", "seed2", "rainbow-parts-seed0"],
+)
+def test_dqn_learns_cartpole_greedy_475_within_50k_steps(seed, switches):
     returns = []
 
     def track(run):
         returns.append(run.last_row["AverageTestEpRet"])
         return False
 
-    spinrl.dqn(env="CartPole-v1", seed=seed, verbose=False, callback=track)
-    best = max(returns)
-    record(f"DQN CartPole-v1 seed {seed}", "greedy >= 475 within 50k", f"{returns}")
-    assert best >= 475, returns
+    spinrl.dqn(env="CartPole-v1", seed=seed, verbose=False, callback=track, **switches)
+    record(f"DQN CartPole-v1 seed {seed} {switches}", "greedy >= 475 within 50k", f"{returns}")
+    assert max(returns) >= 475, returns
