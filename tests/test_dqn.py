@@ -1,8 +1,10 @@
 """DQN: the Double-DQN and DQN targets by hand, n-step targets against brute force (the pure
 function, and the replay's windows over N envs with episode ends, truncations and
-wrap-around), the dueling head, the learned Q against closed-form values at time limits and
-terminations, the epsilon schedule, Box actions refused, a run reloaded and watched, and
-learning CartPole-v1 (under -m slow). Prioritized replay is in test_prioritized.py."""
+wrap-around), the dueling head, target updates, the importance-weighted loss's gradient,
+the epsilon schedule, the learned Q against closed-form values at time limits and
+terminations, the zoo presets' update steps against SB3's rule, Box actions refused, a run
+reloaded and watched, and learning CartPole-v1 (under -m slow). Prioritized replay's sum
+tree and sampler are in test_prioritized.py; exact resume in test_resume.py."""
 
 import copy
 
