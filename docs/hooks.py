@@ -51,6 +51,9 @@ MODULES = (  # one per line, so that branches adding modules merge cleanly
     "algos.ddpg",
     "algos.td3",
     "algos.sac",
+    "algos.dqn",
+    "prioritized",
+    "qreplay",
 )
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
 TEST = re.compile(r"\[\[test:([\w.]+)::(\w+)\]\]")

@@ -360,6 +360,7 @@ ENV_CASES = [
     ),
     ("infinite action bounds, SAC", "sac", BOX, gym.spaces.Box(-np.inf, np.inf, (1,)), "infinite"),
     ("Discrete actions, TD3", "td3", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
+    ("Box actions, DQN", "dqn", BOX, gym.spaces.Box(-1, 1, (1,)), "use sac, td3 or ddpg"),
 ]
 
 
@@ -406,6 +407,21 @@ TINY = {
     ),
 }
 TINY["td3"] = TINY["sac"] = TINY["ddpg"]
+TINY["dqn"] = dict(
+    env="CartPole-v1",
+    steps_per_epoch=150,
+    epochs=2,
+    start_steps=50,
+    update_after=50,
+    update_every=25,
+    gradient_steps=10,
+    batch_size=32,
+    hid=(16,),
+    n_step=3,
+    prioritized=True,
+    num_test_episodes=1,
+    max_ep_len=40,
+)
 
 
 @pytest.mark.parametrize("algo", list(TINY))

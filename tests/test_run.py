@@ -28,7 +28,9 @@ TINY = {
     "ddpg": OFF_POLICY_TINY,
 }
 TINY["td3"] = TINY["sac"] = TINY["ddpg"]
+TINY["dqn"] = {**OFF_POLICY_TINY, "gradient_steps": None}
 ENV = {"pg": "CartPole-v1", "vpg": "CartPole-v1", "ppo": "CartPole-v1", "trpo": "Pendulum-v1"}
+ENV["dqn"] = "CartPole-v1"
 
 
 # --- Independent random streams ----------------------------------------------------------------

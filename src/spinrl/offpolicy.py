@@ -10,7 +10,10 @@
 
 An algorithm supplies an *agent*: ``explore(obs) -> actions`` (numpy), ``update(batch)`` ->
 stats, ``deterministic(obs)``, and ``state_dict()`` / ``load_state_dict()`` for everything it
-learns (networks, targets, optimisers, temperature).
+learns (networks, targets, optimisers, temperature). A family that acts or stores
+differently (DQN: discrete actions, epsilon-greedy, n-step and prioritized replay) subclasses
+OffPolicyLoop and replaces ``make_replay``, ``act``, ``store`` or ``update_phase``; the
+schedule above stays the one here.
 """
 
 from __future__ import annotations
@@ -152,11 +155,34 @@ class OffPolicyLoop(EnvLoop):
         self.set_actor(self.agent.actor)
         self.pending_updates = 0
 
+    # --- what a family that acts differently replaces (DQN: discrete actions, n-step replay)
+
     def make_replay(self, size: int):
         """The replay for this run's observations, after checking that it fits in memory."""
         kind, args = replay_plan(self.envs, size, self.cfg.num_envs)
         check_fits_in_memory(size, kind.bytes_needed(*args))
         return kind(*args)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Uniform random actions for the first start_steps (drawn for all N at once), then
+        the agent's exploration."""
+        if self.rollout.steps < self.cfg.start_steps:
+            low, high = self.action_space.low, self.action_space.high
+            shape = (self.cfg.num_envs, self.action_space.shape[0])
+            return self.rng.uniform(low, high, size=shape).astype(np.float32)
+        return self.agent.explore(obs, self.rng)
+
+    def store(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """A truncation is an ordinary transition here: its target bootstraps from Q(s', .)."""
+        self.replay.store(obs, actions, rewards, next_obs, terminated)
+
+    def update_phase(self, epoch: int, env_steps: int) -> None:
+        """One gradient step per env step of the phase, each on a fresh minibatch."""
+        logger = self.lifecycle.logger
+        for _ in range(env_steps):
+            losses = self.agent.update(self.replay.sample(self.cfg.batch_size, self.rng))
+            _check_finite(losses, epoch)
+            logger.store(**losses)
 
     def check_action_space(self, space) -> None:
         refuse_discrete(space, self.lifecycle.algo)
@@ -164,15 +190,9 @@ class OffPolicyLoop(EnvLoop):
 
     def train_epoch(self, epoch: int) -> None:
         """T vector steps, storing every transition, with the update phases that fall due."""
-        cfg, roll, agent, replay = self.cfg, self.rollout, self.agent, self.replay
-        low, high = self.action_space.low, self.action_space.high
-        shape = (cfg.num_envs, self.action_space.shape[0])
-        logger = self.lifecycle.logger
+        cfg, roll = self.cfg, self.rollout
         for _ in range(self.lifecycle.T):
-            if roll.steps < cfg.start_steps:  # uniform random actions, drawn for all N at once
-                actions = self.rng.uniform(low, high, size=shape).astype(np.float32)
-            else:
-                actions = agent.explore(roll.obs, self.rng)
+            actions = self.act(roll.obs)
             next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
             check_step(rewards, next_obs, roll.steps)
             done = terminated | truncated
@@ -181,17 +201,14 @@ class OffPolicyLoop(EnvLoop):
                 real_next = next_obs.copy()
                 idx, final = final_observations(info, done)
                 real_next[idx] = final
-            replay.store(roll.obs, actions, rewards, real_next, terminated)
+            self.store(roll.obs, actions, rewards, real_next, terminated, truncated)
             roll.stats.step(rewards, done)
             roll.obs = next_obs
             roll.steps += cfg.num_envs
             if roll.steps >= cfg.update_after:
                 self.pending_updates += cfg.num_envs
                 if self.pending_updates >= cfg.update_every:
-                    for _ in range(self.pending_updates):
-                        losses = agent.update(replay.sample(cfg.batch_size, self.rng))
-                        _check_finite(losses, epoch)
-                        logger.store(**losses)
+                    self.update_phase(epoch, self.pending_updates)
                     self.pending_updates = 0
 
     def end_epoch(self, epoch: int) -> dict:
@@ -238,11 +255,13 @@ def train_off_policy(
     resume=False,
     callback=None,
     variant: Variant | None = None,
+    loop_class: type[OffPolicyLoop] | None = None,
 ) -> Result:
     """Train with the loop in the module docstring; ``callback(run)`` runs after every epoch
-    (``run.last_row``, ``run.last_episode_returns``); returning True ends training."""
+    (``run.last_row``, ``run.last_episode_returns``); returning True ends training.
+    ``loop_class``: a subclass of OffPolicyLoop for a family that acts differently (DQN)."""
     run = Run(algo, cfg, output_dir, verbose, env_fn, variant)
-    loop = OffPolicyLoop(run, make_agent, env_fn)
+    loop = (loop_class or OffPolicyLoop)(run, make_agent, env_fn)
     for epoch in run.train(loop, resume, callback):
         loop.train_epoch(epoch)
         loop.end_epoch(epoch)

@@ -980,3 +980,73 @@ def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
     if kind == "gaussian":
         return GaussianActor(obs_dim, act_space.shape[0], hid, act, encoder=encoder), act_space
     return ACTOR_KINDS[kind](obs_dim, act_space, hid, act, encoder=encoder), act_space
+
+
+# --- Q-networks of Q-learning (DQN): one value per discrete action -------------------------
+
+
+class QNetwork(Encoded):
+    """Q(s, .) for a finite action set: an observation in, one value per action out. The
+    policy it stands for is greedy, a(s) = argmax_a Q(s, a) (``deterministic``).
+
+    ``obs_space`` is the observation space (or the flat input width a checkpoint's spec
+    records); the trunk that reads it is an MLP over flat vectors, with ``act`` after every
+    hidden layer, and the head a linear layer on the trunk's features.
+    """
+
+    def __init__(
+        self,
+        obs_space: gym.Space | int,
+        act_space: gym.Space,
+        hid=(256, 256),
+        act="relu",
+        encoder: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        in_dim = features_dim(obs_space, encoder)
+        if not isinstance(act_space, gym.spaces.Discrete):
+            raise EnvError(f"a Q-network needs Discrete actions, got {act_space}")
+        self.n_actions = int(act_space.n)
+        trunk = mlp([in_dim, *hid], act) if hid else nn.Sequential()
+        if hid:
+            trunk.append(activation(act)())
+        self.trunk = trunk
+        self.width = hid[-1] if hid else in_dim
+        self._heads()
+
+    def _heads(self) -> None:
+        self.head = nn.Linear(self.width, self.n_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q(s, a) for every action: [B, n_actions]."""
+        x = run_mlp(self.trunk, self.features(obs))
+        return nn.functional.linear(x, self.head.weight, self.head.bias)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The greedy action argmax_a Q(s, a)."""
+        return self(obs).argmax(-1)
+
+
+class DuelingQNetwork(QNetwork):
+    """The dueling architecture (Wang et al. 2016): the trunk's features feed two heads, a
+    state value V(s) and advantages A(s, a), combined as
+
+        Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')
+
+    Subtracting the mean pins down the split (V + c and A - c would give the same Q
+    otherwise), so V(s) is the mean of Q(s, .) over the actions."""
+
+    def _heads(self) -> None:
+        self.value = nn.Linear(self.width, 1)
+        self.advantage = nn.Linear(self.width, self.n_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = run_mlp(self.trunk, self.features(obs))
+        value = nn.functional.linear(x, self.value.weight, self.value.bias)
+        adv = nn.functional.linear(x, self.advantage.weight, self.advantage.bias)
+        return value + adv - adv.mean(-1, keepdim=True)
+
+
+ACTOR_KINDS["q_greedy"] = QNetwork
+ACTOR_KINDS["q_greedy_dueling"] = DuelingQNetwork

@@ -6,7 +6,7 @@
                            ``--preset none`` keeps the plain Config defaults. In Python,
                            preset="tuned" applies them (the API never changes a field unasked).
 
-The tuned entries translate rl-baselines3-zoo's hyperparams/{ppo,sac,td3}.yml (DLR-RM/
+The tuned entries translate rl-baselines3-zoo's hyperparams/{ppo,sac,td3,dqn}.yml (DLR-RM/
 rl-baselines3-zoo at commit 22e3ff2, April 2026) field by field, with Stable-Baselines3's
 defaults for the fields the zoo leaves out:
 
@@ -23,6 +23,14 @@ defaults for the fields the zoo leaves out:
     TD3  as SAC, learning_rate -> pi_lr = q_lr; SB3 adds its noise in the policy's [-1, 1]
          units, spinrl in the action's own: noise_std, target noise 0.2 and its clip 0.5 are
          multiplied by the action range's half-width (2 on Pendulum-v1, 1 elsewhere here).
+    DQN  learning_rate -> q_lr; buffer_size -> replay_size; learning_starts -> start_steps;
+         train_freq -> update_every, gradient_steps -> gradient_steps (-1 -> None, one per
+         env step); target_update_interval -> target_update_every with tau 1 -> polyak 0;
+         exploration_fraction and exploration_final_eps -> exploration_fraction, eps_end;
+         double false (SB3's DQN has only the max target); Huber loss and gradient norm 10,
+         as SB3. SB3 trains at the multiples of train_freq past learning_starts; spinrl's
+         loop counts update_every from update_after, so update_after = train_freq *
+         (learning_starts // train_freq) + 1 puts the phases on the same steps.
 
 What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
 it: gSDE exploration (use_sde), Ornstein-Uhlenbeck noise, learning-rate schedules for SAC.
@@ -46,6 +54,7 @@ NAMED: dict[str, dict[str, dict]] = {
     "ddpg": {"spinningup": {}},
     "td3": {"spinningup": {}},
     "sac": {"spinningup": dict(alpha=0.2)},
+    "dqn": {},  # Spinning Up never shipped DQN; the zoo's settings are under TUNED
     "ppo": {
         # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
         # observation and reward normalisation): many small minibatch steps per sample.
@@ -226,6 +235,34 @@ def _zoo_td3(budget, *, half_range=1.0, lr=1e-3, buffer=1_000_000, starts=100, b
     return Tuned(fields, ZOO.format("td3"), int(budget), differs)
 
 
+def _zoo_dqn(budget, *, lr, batch, buffer, starts, target, train_freq, gradient_steps,
+             fraction, final_eps, gamma=0.99, net=(64, 64)) -> Tuned:  # fmt: skip
+    fields = dict(
+        q_lr=lr,
+        batch_size=batch,
+        replay_size=buffer,
+        start_steps=starts,
+        update_after=train_freq * (starts // train_freq) + 1,
+        update_every=train_freq,
+        gradient_steps=None if gradient_steps == -1 else gradient_steps,
+        target_update_every=target,
+        polyak=0.0,
+        gamma=gamma,
+        eps_start=1.0,
+        eps_end=final_eps,
+        exploration_fraction=fraction,
+        double=False,
+        dueling=False,
+        n_step=1,
+        prioritized=False,
+        loss="huber",
+        max_grad_norm=10.0,
+        hid=net,
+        act="relu",
+    )
+    return Tuned(fields, ZOO.format("dqn"), int(budget))
+
+
 GSDE = "the zoo explores with gSDE (use_sde), which spinrl does not have: a plain Gaussian"
 MUJOCO = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "Swimmer-v5")
 SPINNINGUP_SETTINGS = "Spinning Up's defaults, measured in benchmarks/results/mujoco_returns.md"
@@ -272,6 +309,20 @@ TUNED: dict[str, dict[str, Tuned]] = {
             "spinrl with Gaussian noise of the same std"),
         "LunarLanderContinuous-v3": _zoo_td3(3e5, gamma=0.98, buffer=200_000, starts=10_000),
         "BipedalWalker-v3": _zoo_td3(1e6, gamma=0.98, buffer=200_000, starts=10_000),
+    },
+    "dqn": {
+        "CartPole-v1": _zoo_dqn(5e4, lr=2.3e-3, batch=64, buffer=100_000, starts=1000,
+                                target=10, train_freq=256, gradient_steps=128, fraction=0.16,
+                                final_eps=0.04, net=(256, 256)),
+        "MountainCar-v0": _zoo_dqn(1.2e5, lr=4e-3, batch=128, buffer=10_000, starts=1000,
+                                   gamma=0.98, target=600, train_freq=16, gradient_steps=8,
+                                   fraction=0.2, final_eps=0.07, net=(256, 256)),
+        "LunarLander-v3": _zoo_dqn(1e5, lr=6.3e-4, batch=128, buffer=50_000, starts=0,
+                                   target=250, train_freq=4, gradient_steps=-1, fraction=0.12,
+                                   final_eps=0.1, net=(256, 256)),
+        "Acrobot-v1": _zoo_dqn(1e5, lr=6.3e-4, batch=128, buffer=50_000, starts=0, target=250,
+                               train_freq=4, gradient_steps=-1, fraction=0.12, final_eps=0.1,
+                               net=(256, 256)),
     },
 }
 # fmt: on

@@ -245,3 +245,43 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     pred, target = np.ravel(pred), np.ravel(target)
     var = float(np.var(target))
     return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var
+
+
+def nstep_returns(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-step returns of Q-learning's targets (DQN with n-step returns, Rainbow).
+
+    For every row t the window runs over rows t, t+1, ..., t+m-1 of its column, where m is
+    the smallest of n, the steps to the end of the episode (its terminating or truncating
+    step included), and the rows left in the array:
+
+        G_t = sum_{k < m} gamma^k r_{t+k}
+        y_t = G_t + gamma^m (1 - terminated_{t+m-1}) max_a Q(s_{t+m}, a)
+
+    where s_{t+m} is the *real* next observation of row t+m-1: at a truncation the final
+    observation (its value still counts), at a termination nothing (the sum stops), and
+    where the rows run out the window is simply shorter. Returns (G, m, ended) with
+    ``ended[t] = terminated[t+m-1]``, as float64, int64 and bool arrays of the input's shape.
+    """
+    squeeze, (r, term, trunc) = _as_2d(rewards, terminated, truncated)
+    r = r.astype(np.float64)
+    term, stops = np.asarray(term, bool), np.asarray(term, bool) | np.asarray(trunc, bool)
+    T = len(r)
+    returns = np.zeros(r.shape, np.float64)
+    steps = np.zeros(r.shape, np.int64)
+    ended = np.zeros(r.shape, bool)
+    alive = np.ones(r.shape, bool)  # the window of row t still runs at offset k
+    for k in range(min(n, T)):
+        rows = T - k  # rows t < T - k have a row t + k
+        live = alive[:rows]
+        returns[:rows] += np.where(live, gamma**k * r[k:], 0.0)
+        steps[:rows] += live
+        ended[:rows] |= live & term[k:]
+        alive[:rows] &= ~stops[k:]
+        alive[rows:] = False
+    return tuple(_shape_back(squeeze, a) for a in (returns, steps, ended))
