@@ -69,6 +69,10 @@ EXERCISES: dict[str, Exercise] = {
         ),
         Exercise("1.2", "Algorithms", "PPO's Gaussian actor", "algorithms:ppo_actor", True),
         Exercise("1.3", "Algorithms", "TD3's target and losses", "algorithms:td3_losses", True),
+        Exercise(
+            "2.1", "Failure modes", "TRPO with and without a learned V", "failures:trpo_value"
+        ),
+        Exercise("2.2", "Failure modes", "a silent bug in DDPG", "failures:ddpg_bug", True),
     )
 }
 
