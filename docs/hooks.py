@@ -51,6 +51,13 @@ MODULES = (  # one per line, so that branches adding modules merge cleanly
     "algos.ddpg",
     "algos.td3",
     "algos.sac",
+    "exercises",
+    "exercises.checks",
+    "exercises.runner",
+    "exercises.part1",
+    "exercises.part3",
+    "exercises.algorithms",
+    "exercises.failures",
 )
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
 TEST = re.compile(r"\[\[test:([\w.]+)::(\w+)\]\]")

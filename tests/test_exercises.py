@@ -339,7 +339,7 @@ def test_the_runner_reports_an_import_error_as_one_json_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_2_1_on_real_trpo_runs_of_the_three_state_sized_budget(tmp_path, monkeypatch):
+def test_2_1_reads_and_judges_real_trpo_runs(tmp_path, monkeypatch):
     # A real (small) grid: CartPole-v1, 2 seeds x train_v_iters 0 and 80. Whatever the runs
     # show, the check must read them, and exactly one answer must pass.
     monkeypatch.chdir(tmp_path)
