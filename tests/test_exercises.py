@@ -296,9 +296,10 @@ def test_check_and_list_keep_the_status_of_each_exercise(tmp_path, capsys, monke
     assert status == 1 and out.count("FAIL") == 3 and "NotImplementedError" in out
     rows = _list_rows(capsys)
     assert "failing" in rows["p3.rtg"] and "not started" in rows["1.1"]
-    (tmp_path / "mine.py").write_text(exercises.solution_text("p3.rtg"))
-    status, out, _ = _run(["exercise", "check", "p3.rtg", "mine.py"], capsys)
+    (tmp_path / "mine.py").write_text(exercises.solution_text("p3.rtg") + "print('debug')\n")
+    status, out, err = _run(["exercise", "check", "p3.rtg", "mine.py"], capsys)
     assert status == 0 and out.count("PASS") == 3 and "3/3 checks pass: passed" in out
+    assert err.splitlines() == ["debug"]  # the learner's prints reach them, apart from results
     recorded = json.loads((tmp_path / exercises.STATUS_FILE).read_text())
     assert recorded["p3.rtg"]["status"] == "passed" and recorded["p3.rtg"]["file"] == "mine.py"
     rows = _list_rows(capsys)
@@ -315,6 +316,7 @@ def test_a_check_past_its_time_limit_is_stopped(tmp_path):
     path.write_text("while True:\n    pass\n")
     outcome = exercises.check_file("p3.rtg", path, timeout_s=4)
     assert not outcome.passed and "time limit of 4 s" in outcome.error
+    assert not outcome.bad_input  # the learner's code failed: exit status 1, not 2
 
 
 def test_the_runner_reports_an_import_error_as_one_json_line(tmp_path):

@@ -465,10 +465,12 @@ def cmd_exercise(args) -> int:
         print(exercises.solution_text(args.id), end="")
         return 0
     outcome = exercises.check_file(args.id, args.file, quick=args.quick)
+    if outcome.printed:  # the learner's own prints, for their debugging
+        print(outcome.printed, end="" if outcome.printed.endswith("\n") else "\n", file=sys.stderr)
     if outcome.error is not None:
         exercises.record_status(args.id, False, args.file)
         print(f"spinrl: error: {outcome.error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT if outcome.bad_input else 1
     for check in outcome.checks:
         print(check.line())
     exercises.record_status(args.id, outcome.passed, args.file)

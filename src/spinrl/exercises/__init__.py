@@ -122,10 +122,16 @@ def run_checks(exercise_id: str, module, quick: bool = False) -> list:
 
 @dataclass
 class Outcome:
-    """What ``check`` found: the checks' lines, or the one-line reason there are none."""
+    """What ``check`` found: the checks' lines, or the one-line reason there are none.
+
+    ``bad_input`` is set when the file did not import (exit status 2, like an unknown id);
+    a check that ran past its time limit or died is a failure of the learner's code (1).
+    ``printed`` is what the learner's code printed (their prints go to stderr)."""
 
     checks: list
     error: str | None = None
+    bad_input: bool = False
+    printed: str = ""
 
     @property
     def passed(self) -> bool:
@@ -154,21 +160,23 @@ def check_file(
         command.append("--quick")
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return Outcome([], f"the check ran past its time limit of {timeout_s:.0f} s")
-    checks, error = [], None
+    except subprocess.TimeoutExpired as e:
+        printed = (
+            e.stderr if isinstance(e.stderr, str) else (e.stderr or b"").decode(errors="replace")
+        )
+        error = f"the check ran past its time limit of {timeout_s:.0f} s"
+        return Outcome([], error, printed=printed or "")
+    checks = []
     for line in proc.stdout.splitlines():
-        if not line.startswith("{"):
-            continue  # the learner's own prints
         record = json.loads(line)
         if "import_error" in record:
-            error = record["import_error"]
-        else:
-            checks.append(Check(**record))
-    if error is None and not checks:
+            return Outcome([], record["import_error"], bad_input=True, printed=proc.stderr)
+        checks.append(Check(**record))
+    if not checks:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         error = f"the check stopped without a result (exit status {proc.returncode}): {tail}"
-    return Outcome(checks, error)
+        return Outcome([], error, printed=proc.stderr)
+    return Outcome(checks, printed=proc.stderr)
 
 
 def read_status(directory: str | os.PathLike = ".") -> dict:

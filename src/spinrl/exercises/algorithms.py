@@ -504,7 +504,7 @@ class _PluggedTD3(td3.TD3Agent):
         loss_q.backward()
         self.q_opt.step()
         self.updates += 1
-        stats = {"LossQ": float(loss_q)}
+        stats = {"LossQ": loss_q.item()}
         if self.updates % cfg.policy_delay == 0:
             self.q.requires_grad_(False)
             loss_pi = self.module.compute_loss_pi(b, self.ac)
@@ -513,7 +513,7 @@ class _PluggedTD3(td3.TD3Agent):
             self.pi_opt.step()
             self.q.requires_grad_(True)
             td3.polyak_update(self.targets, self.sources, cfg.polyak)
-            stats["LossPi"] = float(loss_pi)
+            stats["LossPi"] = loss_pi.item()
         with torch.no_grad():
             stats["Q1Vals"] = float(self.q.member(b["obs"], b["actions"]).mean())
         return stats

@@ -150,7 +150,7 @@ class _LearnerDDPG:
             for net, targ in ((self.pi, self.pi_targ), (self.q, self.q_targ)):
                 for p, p_targ in zip(net.parameters(), targ.parameters(), strict=True):
                     p_targ.lerp_(p, 1.0 - self.cfg.polyak)
-        return {"LossQ": float(loss_q), "LossPi": float(loss_pi)}
+        return {"LossQ": loss_q.item(), "LossPi": loss_pi.item()}
 
     def state_dict(self) -> dict:
         names = ("pi", "q", "pi_targ", "q_targ", "pi_opt", "q_opt")

@@ -377,7 +377,7 @@ def train_pg(loss_fn, steps_per_epoch: int, epochs: int, seed: int = 0) -> list[
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        row = session.end_epoch(epoch, LossPi=float(loss))
+        row = session.end_epoch(epoch, LossPi=loss.item())
         history.append(float(row.get("AverageEpRet", float("nan"))))
     return history
 
