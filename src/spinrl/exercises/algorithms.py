@@ -13,15 +13,23 @@ import torch
 from torch import nn
 
 from spinrl.algos import td3
-from spinrl.exercises.checks import Check, compare, failed_call, judge, show, skipped
-from spinrl.exercises.part1 import _function, _gaussian_mistakes
+from spinrl.exercises.checks import (
+    Check,
+    compare,
+    failed_call,
+    judge,
+    learner_function,
+    show,
+    skipped,
+)
+from spinrl.exercises.part1 import gaussian_mistakes
 from spinrl.policies import ACTIVATIONS, GaussianActor, diag_gaussian_log_prob, flat_obs_dim
 
 # --- 1.2 ------------------------------------------------------------------------------------
 
 
 def ppo_actor(module, quick: bool = False) -> list[Check]:
-    cls, missing = _function(module, "GaussianActor")
+    cls, missing = learner_function(module, "GaussianActor")
     if missing:
         return missing
     torch.manual_seed(0)
@@ -92,7 +100,7 @@ def _log_prob_check(actor) -> Check:
         actor.log_std.copy_(torch.tensor([-0.3, 0.4]))  # not the initial value: any sigma
         mu = actor.mu_net(obs)
         want = diag_gaussian_log_prob(act, mu, actor.log_std)
-        mistakes = _gaussian_mistakes(act, mu, actor.log_std.detach().clone())
+        mistakes = gaussian_mistakes(act, mu, actor.log_std.detach().clone())
     return compare(
         "log_prob of a [64, 2] batch",
         lambda: actor.log_prob(obs, act),
@@ -257,8 +265,8 @@ def _td3_batch(B: int, seed: int, obs_dim: int = 3, act_dim: int = 2) -> dict:
 
 
 def td3_losses(module, quick: bool = False) -> list[Check]:
-    loss_q, missing_q = _function(module, "compute_loss_q")
-    loss_pi, missing_pi = _function(module, "compute_loss_pi")
+    loss_q, missing_q = learner_function(module, "compute_loss_q")
+    loss_pi, missing_pi = learner_function(module, "compute_loss_pi")
     if missing_q or missing_pi:
         return (missing_q or []) + (missing_pi or [])
     checks = [*_loss_q_checks(loss_q), *_loss_pi_checks(loss_pi)]

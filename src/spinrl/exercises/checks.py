@@ -111,5 +111,13 @@ def judge(name, got, expected, mistakes=(), hint="", rtol=1e-5, atol=1e-6) -> Ch
     return Check(name, False, show(expected), show(got), hint)
 
 
+def learner_function(module, name: str):
+    """The learner's function, or a failing check saying it is missing."""
+    fn = getattr(module, name, None)
+    if callable(fn):
+        return fn, None
+    return None, [Check(f"a function named {name}", False, name, "nothing", f"define {name}")]
+
+
 def skipped(name: str, reason: str) -> Check:
     return Check(name, False, "to run", "not run", reason)

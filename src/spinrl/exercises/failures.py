@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from spinrl.algos import td3
-from spinrl.exercises.checks import Check, compare, failed_call, show, skipped
-from spinrl.exercises.part1 import _function
+from spinrl.exercises.checks import Check, compare, failed_call, learner_function, show, skipped
 
 # --- 2.2 ------------------------------------------------------------------------------------
 
@@ -31,7 +30,7 @@ def _ddpg_nets(module, obs_dim=3, act_dim=1, limit=2.0, seed=0):
 
 def ddpg_bug(module, quick: bool = False) -> list[Check]:
     for name in ("Actor", "QFunction", "compute_loss_q", "compute_loss_pi"):
-        _, missing = _function(module, name)
+        _, missing = learner_function(module, name)
         if missing:
             return missing
     try:

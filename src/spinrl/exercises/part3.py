@@ -11,15 +11,22 @@ import numpy as np
 import torch
 
 from spinrl import returns
-from spinrl.exercises.checks import Check, compare, failed_call, judge, show, skipped
-from spinrl.exercises.part1 import _function
+from spinrl.exercises.checks import (
+    Check,
+    compare,
+    failed_call,
+    judge,
+    learner_function,
+    show,
+    skipped,
+)
 from spinrl.policies import diag_gaussian_log_prob
 
 # --- p3.rtg ---------------------------------------------------------------------------------
 
 
 def reward_to_go(module, quick: bool = False) -> list[Check]:
-    fn, missing = _function(module, "reward_to_go")
+    fn, missing = learner_function(module, "reward_to_go")
     if missing:
         return missing
     rng = np.random.default_rng(5)
@@ -72,8 +79,8 @@ def _autograd_score(x, mu, log_std):
 
 
 def eglp(module, quick: bool = False) -> list[Check]:
-    score, missing = _function(module, "score")
-    estimate, missing_estimate = _function(module, "eglp_estimate")
+    score, missing = learner_function(module, "score")
+    estimate, missing_estimate = learner_function(module, "eglp_estimate")
     if missing or missing_estimate:
         return (missing or []) + (missing_estimate or [])
     gen = torch.Generator().manual_seed(7)
@@ -231,7 +238,7 @@ def _crossing(r, v, term, trunc, final_v, last_v, gamma, lam):
 
 
 def gae(module, quick: bool = False) -> list[Check]:
-    fn, missing = _function(module, "gae")
+    fn, missing = learner_function(module, "gae")
     if missing:
         return missing
     rng = np.random.default_rng(9)
@@ -267,7 +274,7 @@ def gae(module, quick: bool = False) -> list[Check]:
 
 
 def pg(module, quick: bool = False) -> list[Check]:
-    fn, missing = _function(module, "pg_loss")
+    fn, missing = learner_function(module, "pg_loss")
     if missing:
         return missing
     gen = torch.Generator().manual_seed(4)
