@@ -4,9 +4,10 @@ docs/theory/part3.md "GAE").
 TRPO weighs grad log pi(a_t|s_t) by a GAE advantage built on a learned V (eqs. 3.10, 3.11).
 Compare TRPO with V fitted as usual (train_v_iters 80: 80 gradient steps on V per epoch) and
 with V never fitted (train_v_iters 0: V keeps its random initial weights), on the same env and
-budget, with three seeds each (six runs, several minutes each):
+budget, with five seeds each (ten runs, several minutes each; with three, the seeds' spread
+can hide the effect at this budget):
 
-    spinrl train trpo --env Hopper-v5 --train-v-iters 0 80 --seed 0 10 20 --epochs 50 \
+    spinrl train trpo --env Hopper-v5 --train-v-iters 0 80 --seed 0 10 20 30 40 --epochs 50 \
         --exp-name ex21
     spinrl plot data/ex21_trainviters0 data/ex21_trainviters80
 
