@@ -534,16 +534,16 @@ def build_parser() -> argparse.ArgumentParser:
     actions = exercise.add_subparsers(dest="action", required=True, parser_class=_Parser)
     actions.add_parser("list", help="each exercise, its Part, topic and status here")
     ex_start = actions.add_parser("start", help="write the stub of an exercise")
-    ex_start.add_argument("id")
+    ex_start.add_argument("id", help="an exercise id, as spinrl exercise list shows it")
     ex_start.add_argument("dir", nargs="?", default=".", help="where (default: here)")
     ex_check = actions.add_parser("check", help="run the checks of an exercise on your file")
-    ex_check.add_argument("id")
-    ex_check.add_argument("file")
+    ex_check.add_argument("id", help="an exercise id, as spinrl exercise list shows it")
+    ex_check.add_argument("file", help="your Python file")
     ex_check.add_argument(
         "--quick", action="store_true", help="skip the training runs (the other checks still run)"
     )
     ex_solution = actions.add_parser("solution", help="print the reference solution")
-    ex_solution.add_argument("id")
+    ex_solution.add_argument("id", help="an exercise id, as spinrl exercise list shows it")
     plot = sub.add_parser("plot", help="learning curves of run directories")
     plot.add_argument(
         "dirs",
