@@ -54,6 +54,13 @@ MODULES = (  # one per line, so that branches adding modules merge cleanly
     "algos.dqn",
     "prioritized",
     "qreplay",
+    "exercises",
+    "exercises.checks",
+    "exercises.runner",
+    "exercises.part1",
+    "exercises.part3",
+    "exercises.algorithms",
+    "exercises.failures",
 )
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
 TEST = re.compile(r"\[\[test:([\w.]+)::(\w+)\]\]")

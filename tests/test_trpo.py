@@ -114,6 +114,20 @@ def test_trpo_on_a_continuous_task():
     assert result.last_row["KL"] <= 0.01 + 1e-9
 
 
+def test_trpo_with_train_v_iters_0_runs_and_never_moves_the_critic():
+    # Spinning Up's exercise 2.1 trains TRPO with an unfitted V: the critic keeps its
+    # initial weights, so after 1 and 2 epochs from the same seed it is the same network.
+    kw = dict(env="CartPole-v1", steps_per_epoch=300, train_v_iters=0, seed=4, verbose=False)
+    one, two = spinrl.trpo(epochs=1, **kw), spinrl.trpo(epochs=2, **kw)
+    assert two.last_row["LossV"] == 0.0
+    for a, b in zip(one.critic.parameters(), two.critic.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(one.actor.parameters(), two.actor.parameters(), strict=True)
+    )
+
+
 @pytest.mark.slow
 def test_trpo_solves_cartpole():
     history = []

@@ -4,6 +4,7 @@
     spinrl train ALGO [--FIELD VALUE ...] [--exp-name NAME] [--data-dir DIR] [--overwrite]
     spinrl plot DIR [DIR ...] [--value KEY ...] [--xaxis KEY] [--smooth K] [--out FILE]
     spinrl watch RUN_DIR [--episodes N] [--deterministic] [--render] [--video OUT.mp4]
+    spinrl exercise list | start ID [DIR] | check ID FILE [--quick] | solution ID
 
 Every field of the algorithm's Config is an option (``--steps-per-epoch 4000``). A field
 given several values makes a grid: one run per combination, as in Spinning Up. Everything is
@@ -449,6 +450,44 @@ def cmd_variance(args) -> int:
     return 0
 
 
+def cmd_exercise(args) -> int:
+    from spinrl import exercises
+
+    if args.action == "list":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="spinrl exercises (status in this directory)")
+        for column in ("id", "part", "topic", "status"):
+            table.add_column(column, style="bold cyan" if column == "id" else None)
+        for exercise in exercises.EXERCISES.values():
+            status = exercises.status_of(exercise.id)
+            table.add_row(exercise.id, exercise.part, exercise.topic, status)
+        Console().print(table)
+        return 0
+    if args.action == "start":
+        path = exercises.start(args.id, args.dir)
+        print(f"wrote {path}; when it is done: spinrl exercise check {args.id} {path}")
+        return 0
+    if args.action == "solution":
+        print(exercises.solution_text(args.id), end="")
+        return 0
+    outcome = exercises.check_file(args.id, args.file, quick=args.quick)
+    if outcome.printed:  # the learner's own prints, for their debugging
+        print(outcome.printed, end="" if outcome.printed.endswith("\n") else "\n", file=sys.stderr)
+    if outcome.error is not None:
+        exercises.record_status(args.id, False, args.file)
+        print(f"spinrl: error: {outcome.error}", file=sys.stderr)
+        return EXIT_BAD_INPUT if outcome.bad_input else 1
+    for check in outcome.checks:
+        print(check.line())
+    exercises.record_status(args.id, outcome.passed, args.file)
+    passed = sum(c.passed for c in outcome.checks)
+    verdict = "passed" if outcome.passed else "failing"
+    print(f"exercise {args.id}: {passed}/{len(outcome.checks)} checks pass: {verdict}")
+    return 0 if outcome.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spinrl", description="Deep RL you can read, trust and run fast.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -499,6 +538,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="episodes in the large-batch reference when there is no exact gradient (5000)",
     )
     var.add_argument("--out", default="variance", help="directory for the CSV and plots")
+    exercise = sub.add_parser("exercise", help="practise: problem sets checked by spinrl")
+    actions = exercise.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    actions.add_parser("list", help="each exercise, its Part, topic and status here")
+    ex_start = actions.add_parser("start", help="write the stub of an exercise")
+    ex_start.add_argument("id", help="an exercise id, as spinrl exercise list shows it")
+    ex_start.add_argument("dir", nargs="?", default=".", help="where (default: here)")
+    ex_check = actions.add_parser("check", help="run the checks of an exercise on your file")
+    ex_check.add_argument("id", help="an exercise id, as spinrl exercise list shows it")
+    ex_check.add_argument("file", help="your Python file")
+    ex_check.add_argument(
+        "--quick", action="store_true", help="skip the training runs (the other checks still run)"
+    )
+    ex_solution = actions.add_parser("solution", help="print the reference solution")
+    ex_solution.add_argument("id", help="an exercise id, as spinrl exercise list shows it")
     plot = sub.add_parser("plot", help="learning curves of run directories")
     plot.add_argument(
         "dirs",
@@ -581,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             "plot": cmd_plot,
             "watch": cmd_watch,
             "variance": cmd_variance,
+            "exercise": cmd_exercise,
         }
         command = commands[args.command]
         return command(args)

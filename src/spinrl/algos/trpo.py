@@ -181,7 +181,8 @@ def train(
         stats = natural_gradient_step(
             actor, data["obs"], data["actions"], data["logp"], adv, cfg, epoch
         )
-        # 5. Fit the value function separately.
+        # 5. Fit the value function separately (train_v_iters = 0: never, as in exercise 2.1).
+        loss_v = torch.zeros(())
         for _ in range(cfg.train_v_iters):
             loss_v = (critic(data["obs"]) - data["v_targets"]).pow(2).mean()
             check_finite(loss_v, "LossV", epoch)
