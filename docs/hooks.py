@@ -58,6 +58,7 @@ MODULES = (  # one per line, so that branches adding modules merge cleanly
     "exercises.checks",
     "exercises.runner",
     "exercises.part1",
+    "exercises.part2",
     "exercises.part3",
     "exercises.algorithms",
     "exercises.failures",

@@ -61,6 +61,10 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("1.1", "Part 1", "the diagonal Gaussian log-likelihood", "part1:gaussian"),
         Exercise("p1.eval", "Part 1", "policy evaluation on FrozenLake-v1", "part1:evaluation"),
         Exercise("p1.vi", "Part 1", "value iteration on FrozenLake-v1", "part1:value_iteration"),
+        Exercise(
+            "p2.ddqn", "Part 2", "the Double-DQN target (CartPole-v1)", "part2:double_dqn", True
+        ),
+        Exercise("p2.mpc", "Part 2", "one random-shooting MPC step (Pendulum-v1)", "part2:mpc"),
         Exercise("p3.rtg", "Part 3", "reward-to-go", "part3:reward_to_go"),
         Exercise("p3.eglp", "Part 3", "the EGLP lemma, by Monte Carlo", "part3:eglp"),
         Exercise("p3.gae", "Part 3", "GAE over [T, N], terminated and truncated", "part3:gae"),
