@@ -189,19 +189,20 @@ class DQNAgent:
                 polyak_update([self.q_target_flat], [self.q_opt.flat], self.cfg.polyak**times)
         self.target_updates += times
 
+    def target(self, b: dict) -> torch.Tensor:
+        """The regression target y of the minibatch (Double DQN's or the max target)."""
+        q_next_online = self.q(b["next_obs"]) if self.cfg.double else None
+        return q_learning_target(
+            b["returns"], b["discounts"], b["terminated"], self.q_target(b["next_obs"]),
+            q_next_online,
+        )  # fmt: skip
+
     def update(self, b: dict) -> tuple[dict, np.ndarray]:
         """One gradient step on the minibatch; returns the stats and |TD error| per sample."""
         cfg = self.cfg
         q = self.q(b["obs"]).gather(-1, b["actions"][:, None]).squeeze(-1)
         with torch.no_grad():
-            q_next_online = self.q(b["next_obs"]) if cfg.double else None
-            y = q_learning_target(
-                b["returns"],
-                b["discounts"],
-                b["terminated"],
-                self.q_target(b["next_obs"]),
-                q_next_online,
-            )
+            y = self.target(b)
         td = q - y
         if cfg.loss == "huber":
             per_sample = nn.functional.huber_loss(q, y, reduction="none", delta=1.0)

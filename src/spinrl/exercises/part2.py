@@ -10,7 +10,6 @@ import math
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from spinrl import planning
 from spinrl.algos import dqn
@@ -115,29 +114,14 @@ class _PluggedDQN(dqn.DQNAgent):
         super().__init__(obs_space, act_space, cfg)
         self.module = module
 
-    def update(self, b: dict) -> tuple[dict, np.ndarray]:
-        cfg = self.cfg
-        q = self.q(b["obs"]).gather(-1, b["actions"][:, None]).squeeze(-1)
-        with torch.no_grad():
-            y = self.module.double_dqn_target(
-                b["returns"],
-                b["discounts"],
-                b["terminated"],
-                self.q_target(b["next_obs"]),
-                self.q(b["next_obs"]),
-            )
-        td = q - y
-        if cfg.loss == "huber":
-            per_sample = nn.functional.huber_loss(q, y, reduction="none", delta=1.0)
-        else:
-            per_sample = td.pow(2)
-        loss = (b["weights"] * per_sample).mean()
-        self.q_opt.zero_grad()
-        loss.backward()
-        if cfg.max_grad_norm is not None:
-            self.q_opt.clip_grad_norm_(cfg.max_grad_norm)
-        self.q_opt.step()
-        return {"QVals": float(q.detach().mean()), "LossQ": loss.item()}, td.detach().abs().numpy()
+    def target(self, b: dict) -> torch.Tensor:
+        return self.module.double_dqn_target(
+            b["returns"],
+            b["discounts"],
+            b["terminated"],
+            self.q_target(b["next_obs"]),
+            self.q(b["next_obs"]),
+        )
 
 
 def train_dqn_with(
