@@ -64,7 +64,10 @@ class Config(offpolicy.OffPolicyConfig):
     (the first phase at step 1255), the only difference in schedule. ``spinrl train dqn``
     on CartPole-v1, Acrobot-v1, MountainCar-v0 or LunarLander-v3 applies the zoo's own
     settings instead, exactly (spinrl.presets.TUNED: plain DQN, the zoo's update steps);
-    the Python API and --preset none keep these defaults.
+    the Python API and --preset none keep these defaults. The MinAtar ids (and --preset
+    minatar) get the MinAtar paper's DQN instead (spinrl.presets.MINATAR_DQN, which cites
+    Young & Tian 2019 and its code and says where spinrl differs): centered RMSprop, the
+    epsilon schedule of exploration_steps, plain DQN without gradient clipping.
 
     q_lr: learning rate of the Q-network's optimiser.
     optimizer: adam (torch's Adam) or rmsprop (torch's centered RMSprop, as the RMSProp of
