@@ -343,7 +343,7 @@ def test_dqn_learns_an_image_task_through_the_cnn_and_reloads(tmp_path):
         output_dir=str(tmp_path),
         verbose=False,
     )
-    assert result.replay.obs.dtype == np.uint8  # frames stay bytes in the replay
+    assert result.replay.rings.frames.dtype == np.uint8  # frames stay bytes, stored once
     assert result.last_row["AverageTestEpRet"] >= 6.5, result.last_row
     env = BrightSide()
     frames = np.stack([env.reset(seed=i)[0] for i in range(64)])

@@ -181,7 +181,7 @@ def test_sac_and_td3_train_on_image_and_dict_observations_and_load(algo, env_fn,
         env_fn, **OFF_POLICY_TINY, replay_size=1000, output_dir=str(tmp_path), verbose=False
     )
     replay = result.replay
-    stored = replay.frames if hasattr(replay, "frames") else replay.obs
+    stored = replay.rings.frames if hasattr(replay, "rings") else replay.obs
     assert stored.dtype == np.uint8  # pixels (and packed Dicts) are kept as bytes
     assert np.isfinite(result.last_row["LossQ"])
     policy = load_policy(tmp_path, deterministic=True)

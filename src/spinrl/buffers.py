@@ -151,8 +151,9 @@ class ReplayBuffer:
         self.ptr, self.size = int(state["ptr"]), n
 
 
-class FrameReplay:
-    """Replay for image observations that stores every frame once.
+class FrameRings:
+    """Image observations of a replay, every frame stored once: the observation store that
+    FrameReplay and DQN's NStepReplay share.
 
     An Atari observation is a stack of the last k frames (k = 4, shape (4, 84, 84)); the next
     observation shares k - 1 of them. Storing s and s' whole costs 2k frames a transition;
@@ -166,37 +167,24 @@ class FrameReplay:
     any image without frame stacking) a frame is the whole observation, stored once rather
     than as s and s'.
 
-    The frame ring of each env holds ``capacity / N`` transitions' frames plus 1/32 more for
-    the extra frames at episode starts; a transition whose oldest frame has been overwritten
-    is no longer sampled (with episodes shorter than about 32k steps the buffer so holds a
-    little less than ``capacity`` transitions). Sampling is uniform over the transitions it
-    holds, across all N envs.
+    Transitions live in ``rows`` rows of N (row = step mod rows, one column per env). The
+    frame ring of each env holds ``rows`` transitions' frames plus 1/32 more for the extra
+    frames at episode starts; a transition whose oldest frame has been overwritten is no
+    longer held (with episodes shorter than about 32k steps the store so holds a little
+    less than ``rows`` transitions per env: always the newest ones, ``counts()`` of them).
     """
 
-    def __init__(
-        self,
-        obs_shape: tuple[int, ...],
-        obs_dtype,
-        act_shape: tuple[int, ...],
-        act_dtype,
-        size: int,
-        num_envs: int,
-        stack: int = 1,
-    ) -> None:
+    def __init__(self, obs_shape, obs_dtype, rows: int, num_envs: int, stack: int = 1) -> None:
         self.obs_shape, self.stack, self.N = tuple(obs_shape), int(stack), int(num_envs)
         if self.stack > 1 and (len(self.obs_shape) < 2 or self.obs_shape[0] != self.stack):
             raise ValueError(f"a stack of {stack} frames needs shape (k, ...), got {obs_shape}")
         self.frame_shape = self.obs_shape[1:] if self.stack > 1 else self.obs_shape
-        self.C = max(1, size // self.N)  # transitions per env
+        self.C = int(rows)  # transitions per env
         self.M = self.frames_per_env(self.C, self.stack)
-        self.capacity = self.C * self.N
         self.frames = np.zeros((self.N, self.M, *self.frame_shape), obs_dtype)
         # Frame and transition positions are absolute counters; ring index = counter % size.
         self.obs_end = np.zeros((self.C, self.N), np.int64)
         self.next_end = np.zeros((self.C, self.N), np.int64)
-        self.actions = np.zeros((self.C, self.N, *act_shape), act_dtype)
-        self.rewards = np.zeros((self.C, self.N), np.float32)
-        self.terminated = np.zeros((self.C, self.N), np.float32)
         self.written = np.zeros(self.N, np.int64)  # frames written per env
         self.valid_from = np.zeros(self.N, np.int64)  # oldest transition whose frames remain
         self.t = 0  # transitions written per env (all envs step together)
@@ -206,26 +194,18 @@ class FrameReplay:
         return transitions + transitions // 32 + 2 * stack
 
     @classmethod
-    def bytes_needed(cls, obs_shape, obs_dtype, act_shape, act_dtype, size, num_envs, stack):
-        """What the arrays of a buffer with these arguments take, in bytes (before making it)."""
-        C = max(1, size // num_envs)
-        frame = (
-            int(np.prod(obs_shape[1:] if stack > 1 else obs_shape)) * np.dtype(obs_dtype).itemsize
-        )
-        per_transition = 8 + 8 + int(np.prod(act_shape)) * np.dtype(act_dtype).itemsize + 4 + 4
-        return num_envs * (cls.frames_per_env(C, stack) * frame + C * per_transition)
+    def bytes_needed(cls, obs_shape, obs_dtype, rows: int, num_envs: int, stack: int) -> int:
+        """What the arrays of a store with these arguments take, in bytes (before making it)."""
+        frame_shape = obs_shape[1:] if stack > 1 else obs_shape
+        frame = int(np.prod(frame_shape)) * np.dtype(obs_dtype).itemsize
+        return num_envs * (cls.frames_per_env(rows, stack) * frame + rows * (8 + 8))
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.frames, self.obs_end, self.next_end, self.actions, self.rewards)
-        return sum(a.nbytes for a in arrays) + self.terminated.nbytes
+        return self.frames.nbytes + self.obs_end.nbytes + self.next_end.nbytes
 
-    @property
-    def size(self) -> int:
-        """Transitions that can be sampled now."""
-        return int(self._counts().sum())
-
-    def _counts(self) -> np.ndarray:
+    def counts(self) -> np.ndarray:
+        """Transitions held per env: the newest ``counts()[n]`` of env n."""
         return self.t - np.maximum(self.valid_from, self.t - self.C)
 
     def _append(self, n: int, frames: np.ndarray) -> int:
@@ -239,18 +219,17 @@ class FrameReplay:
     def _as_frames(self, obs: np.ndarray) -> np.ndarray:
         return obs if self.stack > 1 else obs[None]
 
-    def _stack_at(self, n: int, end: int) -> np.ndarray:
-        idx = (end - np.arange(self.stack - 1, -1, -1)) % self.M
-        return self.frames[n, idx] if self.stack > 1 else self.frames[n, idx[0]]
-
-    def store(self, obs, actions, rewards, next_obs, terminated) -> None:
-        """One transition per env, as ReplayBuffer.store (next_obs the real next observation)."""
+    def store(self, obs: np.ndarray, next_obs: np.ndarray) -> None:
+        """The observations of one row of N transitions (row ``t % rows``), next_obs the real
+        next observations."""
         slot = self.t % self.C
         for n in range(self.N):
             # The observation: the previous next observation when it is the same (within an
             # episode it is), else a new one (a reset) whose frames are all written.
             prev = int(self.next_end[(self.t - 1) % self.C, n]) if self.t else -1
-            if prev >= 0 and np.array_equal(self._stack_at(n, prev), obs[n]):
+            if prev >= 0 and np.array_equal(
+                self.stacks(np.array([n]), np.array([prev]))[0], obs[n]
+            ):
                 end = prev
             else:
                 end = self._append(n, self._as_frames(obs[n]))
@@ -259,7 +238,6 @@ class FrameReplay:
             shifted = self.stack > 1 and np.array_equal(next_obs[n][:-1], obs[n][1:])
             frames = next_obs[n][-1:] if shifted else self._as_frames(next_obs[n])
             self.next_end[slot, n] = self._append(n, frames)
-        self.actions[slot], self.rewards[slot], self.terminated[slot] = actions, rewards, terminated
         self.t += 1
         # Transitions whose oldest frame was just overwritten can no longer be rebuilt.
         for n in range(self.N):
@@ -270,38 +248,125 @@ class FrameReplay:
             ):
                 self.valid_from[n] += 1
 
-    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(slots, envs, steps) of every transition held, oldest first per env; steps counts
-        each env's stores from 0."""
-        counts = self._counts()
-        steps = [np.arange(self.t - c, self.t) for c in counts]
-        envs = np.concatenate([np.full(c, n) for n, c in enumerate(counts)])
-        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-        return steps % self.C, envs, steps
-
-    def _gather(self, envs: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    def stacks(self, envs: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The observations of envs ``envs`` whose newest frames are at counters ``ends``."""
         if self.stack == 1:
             return self.frames[envs, ends % self.M]
         idx = (ends[:, None] - np.arange(self.stack - 1, -1, -1)) % self.M
         return self.frames[envs[:, None], idx]
 
+    def obs(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
+        return self.stacks(envs, self.obs_end[rows, envs])
+
+    def next_obs(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
+        return self.stacks(envs, self.next_end[rows, envs])
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, envs, steps) of every transition held, oldest first per env; steps counts
+        each env's stores from 0."""
+        counts = self.counts()
+        steps = [np.arange(self.t - c, self.t) for c in counts]
+        envs = np.concatenate([np.full(c, n) for n, c in enumerate(counts)])
+        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        return steps % self.C, envs, steps
+
     def sample_indices(self, batch_size: int, rng: np.random.Generator):
-        """(slots, envs) of ``batch_size`` transitions drawn uniformly from those held."""
-        counts = self._counts()
+        """(rows, envs) of ``batch_size`` transitions drawn uniformly from those held."""
+        counts = self.counts()
         draws = rng.integers(0, counts.sum(), size=batch_size)
         bounds = np.cumsum(counts)
         envs = np.searchsorted(bounds, draws, side="right")
         offset = draws - (bounds[envs] - counts[envs])
-        slots = (self.t - counts[envs] + offset) % self.C
-        return slots, envs
+        rows = (self.t - counts[envs] + offset) % self.C
+        return rows, envs
+
+    def state_dict(self) -> dict:
+        """The frames and positions written so far (not the unwritten rest of the rings).
+        No copies: the checkpoint writer converts (and so copies) every array itself."""
+        frames, steps = min(int(self.written.max()), self.M), min(self.t, self.C)
+        return {
+            "frames": self.frames[:, :frames],
+            "obs_end": self.obs_end[:steps],
+            "next_end": self.next_end[:steps],
+            "written": self.written.copy(),
+            "valid_from": self.valid_from.copy(),
+            "t": self.t,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        frames = np.asarray(state["frames"])
+        self.frames[:, : frames.shape[1]] = frames
+        for key in ("obs_end", "next_end"):
+            value = np.asarray(state[key])
+            getattr(self, key)[: len(value)] = value
+        self.written = np.asarray(state["written"], np.int64).copy()
+        self.valid_from = np.asarray(state["valid_from"], np.int64).copy()
+        self.t = int(state["t"])
+
+
+class FrameReplay:
+    """ReplayBuffer for image observations, every frame stored once (in FrameRings): the
+    off-policy replay of DDPG, TD3 and SAC on images. It holds ``size // N`` transitions per
+    env (fewer where episode starts used the rings' slack up, see FrameRings), sampled
+    uniformly over those held across all N envs."""
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        obs_dtype,
+        act_shape: tuple[int, ...],
+        act_dtype,
+        size: int,
+        num_envs: int,
+        stack: int = 1,
+    ) -> None:
+        self.N = int(num_envs)
+        self.C = max(1, size // self.N)  # transitions per env
+        self.rings = FrameRings(obs_shape, obs_dtype, self.C, self.N, stack)
+        self.capacity = self.C * self.N
+        self.actions = np.zeros((self.C, self.N, *act_shape), act_dtype)
+        self.rewards = np.zeros((self.C, self.N), np.float32)
+        self.terminated = np.zeros((self.C, self.N), np.float32)
+
+    @classmethod
+    def bytes_needed(cls, obs_shape, obs_dtype, act_shape, act_dtype, size, num_envs, stack):
+        """What the arrays of a buffer with these arguments take, in bytes (before making it)."""
+        C = max(1, size // num_envs)
+        per_transition = int(np.prod(act_shape)) * np.dtype(act_dtype).itemsize + 4 + 4
+        rings = FrameRings.bytes_needed(obs_shape, obs_dtype, C, num_envs, stack)
+        return rings + num_envs * C * per_transition
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.actions, self.rewards, self.terminated)
+        return self.rings.nbytes + sum(a.nbytes for a in arrays)
+
+    @property
+    def size(self) -> int:
+        """Transitions that can be sampled now."""
+        return int(self.rings.counts().sum())
+
+    def store(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """One transition per env, as ReplayBuffer.store (next_obs the real next observation)."""
+        slot = self.rings.t % self.C
+        self.rings.store(obs, next_obs)
+        self.actions[slot], self.rewards[slot], self.terminated[slot] = actions, rewards, terminated
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slots, envs, steps) of every transition held (FrameRings.held)."""
+        return self.rings.held()
+
+    def sample_indices(self, batch_size: int, rng: np.random.Generator):
+        """(slots, envs) of ``batch_size`` transitions drawn uniformly from those held."""
+        return self.rings.sample_indices(batch_size, rng)
 
     def get(self, slots: np.ndarray, envs: np.ndarray) -> dict[str, np.ndarray]:
         """The transitions at (slots, envs) with their observations rebuilt, as numpy arrays."""
         return {
-            "obs": self._gather(envs, self.obs_end[slots, envs]),
+            "obs": self.rings.obs(slots, envs),
             "actions": self.actions[slots, envs],
             "rewards": self.rewards[slots, envs],
-            "next_obs": self._gather(envs, self.next_end[slots, envs]),
+            "next_obs": self.rings.next_obs(slots, envs),
             "terminated": self.terminated[slots, envs],
         }
 
@@ -309,25 +374,19 @@ class FrameReplay:
         batch = self.get(*self.sample_indices(batch_size, rng))
         return {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in batch.items()}
 
-    _TRANSITIONS = ("obs_end", "next_end", "actions", "rewards", "terminated")
+    _TRANSITIONS = ("actions", "rewards", "terminated")
 
     def state_dict(self) -> dict:
-        """The frames and transitions written so far (not the unwritten rest of the rings).
-        No copies: the checkpoint writer converts (and so copies) every array itself."""
-        frames, steps = min(int(self.written.max()), self.M), min(self.t, self.C)
+        """The rings' state and the transitions written so far (no copies, as FrameRings')."""
+        steps = min(self.rings.t, self.C)
         state = {key: getattr(self, key)[:steps] for key in self._TRANSITIONS}
-        counters = {"written": self.written.copy(), "valid_from": self.valid_from.copy()}
-        return {**state, **counters, "frames": self.frames[:, :frames], "t": self.t}
+        return {**state, **self.rings.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        frames = np.asarray(state["frames"])
-        self.frames[:, : frames.shape[1]] = frames
+        self.rings.load_state_dict(state)
         for key in self._TRANSITIONS:
             value = np.asarray(state[key])
             getattr(self, key)[: len(value)] = value
-        self.written = np.asarray(state["written"], np.int64).copy()
-        self.valid_from = np.asarray(state["valid_from"], np.int64).copy()
-        self.t = int(state["t"])
 
 
 def available_memory() -> int | None:

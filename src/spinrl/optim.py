@@ -1,4 +1,4 @@
-"""Adam over parameters that live in one flat buffer.
+"""Adam (and RMSprop) over parameters that live in one flat buffer.
 
 At the sizes of deep RL on a CPU (networks of ~10k parameters, minibatches of 64) an
 optimiser step costs more in per-tensor bookkeeping than in arithmetic: torch.optim.Adam
@@ -42,7 +42,23 @@ def flatten_(params, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | N
     return flat, flat_grad
 
 
-class FlatAdam:
+class FlatOptimizer:
+    """What the flat optimisers share: the gradient buffer zeroed and clipped in one go."""
+
+    flat_grad: torch.Tensor
+
+    def zero_grad(self) -> None:
+        self.flat_grad.zero_()
+
+    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
+        """Scale all gradients together so their global L2 norm is at most max_norm (as
+        torch.nn.utils.clip_grad_norm_); returns the norm before clipping."""
+        norm = torch.linalg.vector_norm(self.flat_grad)
+        self.flat_grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+        return norm
+
+
+class FlatAdam(FlatOptimizer):
     """Adam (as torch.optim.Adam with fused=True) over parameter groups in one flat buffer.
 
     ``groups``: dicts with "params" (an iterable of Parameters) and "lr", like torch's
@@ -67,16 +83,6 @@ class FlatAdam:
                 {"lr": g["lr"], "slice": slice(start, offset), "step": torch.zeros(())}
             )
         self._sizes = [p.numel() for p in params]
-
-    def zero_grad(self) -> None:
-        self.flat_grad.zero_()
-
-    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
-        """Scale all gradients together so their global L2 norm is at most max_norm (as
-        torch.nn.utils.clip_grad_norm_); returns the norm before clipping."""
-        norm = torch.linalg.vector_norm(self.flat_grad)
-        self.flat_grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
-        return norm
 
     @torch.no_grad()
     def step(self, groups: tuple[int, ...] | None = None) -> None:
@@ -146,3 +152,26 @@ class FlatAdam:
             "step": [torch.as_tensor(step, dtype=torch.float32).reshape(()) for step in steps],
             "lr": [float(g["lr"]) for g in groups],
         }
+
+
+class FlatRMSprop(FlatOptimizer):
+    """torch.optim.RMSprop over parameters moved into one flat buffer (the update is torch's
+    own, on that buffer); centered by default, as the RMSProp of DeepMind's DQN and of the
+    MinAtar paper's. Its state is the running averages and the step count, as tensors."""
+
+    def __init__(self, params, lr: float, alpha: float, eps: float, centered: bool = True):
+        self.flat, self.flat_grad = flatten_(params, grad=True)
+        self.flat.requires_grad_(True)
+        self.flat.grad = self.flat_grad  # the parameters' gradients are views of it
+        self.opt = torch.optim.RMSprop(
+            [self.flat], lr=lr, alpha=alpha, eps=eps, centered=centered, foreach=False
+        )
+
+    def step(self) -> None:
+        self.opt.step()
+
+    def state_dict(self) -> dict:
+        return {key: value.clone() for key, value in self.opt.state[self.flat].items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt.state[self.flat] = {key: value.clone() for key, value in state.items()}

@@ -47,6 +47,51 @@ from spinrl.errors import ConfigError
 
 ZOO = "rl-baselines3-zoo hyperparams/{}.yml (commit 22e3ff2)"
 
+# The MinAtar paper's DQN (Young & Tian 2019, "MinAtar: An Atari-Inspired Testbed for
+# Thorough and Reproducible Reinforcement Learning Experiments", its DQN table, and its code,
+# kenjyoung/MinAtar examples/dqn.py at 4241f24): one 3x3 conv of 16 filters and a 128-unit
+# layer (the "minatar" encoder, picked for 10x10 frames; hid () puts the head on it), replay
+# 100k, batch 32, centered RMSprop (lr 2.5e-4, squared-gradient momentum alpha 0.95, min
+# squared gradient eps 0.01, no momentum), Huber loss, no gradient clipping, the max target
+# (plain DQN), target network copied every 1000 steps, epsilon 1 -> 0.1 linearly over the
+# 100k frames after a replay start of 5000 uniformly random frames, one update a frame
+# from the 5002nd frame on, gamma 0.99, no frame skip, 5M frames. Where spinrl differs:
+# the target copies fall on env steps 6000, 7000, ... just before that step's update (the
+# code copies after every 1000th update: two updates later); minibatches are drawn with
+# replacement (the code's random.sample draws without); MinAtar/*-v1 ids use the minimal
+# action set (the paper used all six actions: the -v0 ids); every epoch of 10k steps ends
+# with greedy test episodes (the paper reports training returns: AverageEpRet).
+MINATAR_DQN = dict(
+    num_envs=1,
+    steps_per_epoch=10_000,
+    replay_size=100_000,
+    batch_size=32,
+    optimizer="rmsprop",
+    q_lr=2.5e-4,
+    rmsprop_alpha=0.95,
+    rmsprop_eps=0.01,
+    loss="huber",
+    max_grad_norm=None,
+    double=False,
+    dueling=False,
+    n_step=1,
+    prioritized=False,
+    target_update_every=1000,
+    polyak=0.0,
+    eps_start=1.0,
+    eps_end=0.1,
+    exploration_steps=100_000,
+    start_steps=5000,
+    update_after=5002,
+    update_every=1,
+    gradient_steps=None,
+    gamma=0.99,
+    hid=(),
+    act="relu",
+)
+MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+MINATAR_SOURCE = "the MinAtar paper's DQN (Young & Tian 2019; kenjyoung/MinAtar dqn.py)"
+
 NAMED: dict[str, dict[str, dict]] = {
     "pg": {"spinningup": {}},  # the defaults already are Spinning Up's
     "vpg": {"spinningup": dict(pi_lr=3e-4)},  # Spinning Up's VPG exactly
@@ -54,7 +99,8 @@ NAMED: dict[str, dict[str, dict]] = {
     "ddpg": {"spinningup": {}},
     "td3": {"spinningup": {}},
     "sac": {"spinningup": dict(alpha=0.2)},
-    "dqn": {},  # Spinning Up never shipped DQN; the zoo's settings are under TUNED
+    # Spinning Up never shipped DQN; the zoo's settings are under TUNED, and MINATAR_DQN too
+    "dqn": {"minatar": MINATAR_DQN},
     "ppo": {
         # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
         # observation and reward normalisation): many small minibatch steps per sample.
@@ -334,6 +380,16 @@ for _task in MUJOCO:
     )
     for _algo in ("sac", "td3"):
         TUNED[_algo][_task] = Tuned({}, SPINNINGUP_SETTINGS, 300_000)
+
+
+for _game in MINATAR_GAMES:
+    for _version in ("v0", "v1"):
+        TUNED["dqn"][f"MinAtar/{_game}-{_version}"] = Tuned(
+            MINATAR_DQN,
+            MINATAR_SOURCE,
+            5_000_000,
+            "" if _version == "v0" else "the minimal action set (the paper's: all six, -v0)",
+        )
 
 
 def tuned(algo: str, env_id: str) -> Tuned | None:

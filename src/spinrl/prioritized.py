@@ -34,6 +34,11 @@ class SumTree:
         self.leaves = 1 << max(0, (capacity - 1).bit_length())  # a power of two >= capacity
         self.tree = np.zeros(2 * self.leaves, np.float64)  # node 1 is the root; i -> 2i, 2i+1
 
+    @staticmethod
+    def bytes_needed(capacity: int) -> int:
+        """Bytes the tree of ``capacity`` leaves takes."""
+        return 2 * (1 << max(0, (capacity - 1).bit_length())) * 8
+
     @property
     def total(self) -> float:
         return float(self.tree[1])
@@ -100,14 +105,20 @@ class PrioritizedSampler:
         self, batch_size: int, size: int, beta: float, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """(slots, weights): one draw in each of ``batch_size`` equal segments of the total
-        priority of the ``size`` slots filled (slots 0 .. size - 1)."""
+        priority of the ``size`` slots filled (slots 0 .. size - 1); slots of priority 0
+        (removed) are never drawn and not counted in the smallest P(j)."""
         total = self.tree.total
         bounds = np.arange(batch_size) * (total / batch_size)
         u = bounds + rng.random(batch_size) * (total / batch_size)
         idx = np.minimum(self.tree.find(np.minimum(u, np.nextafter(total, 0.0))), size - 1)
         leaves = self.tree.tree[self.tree.leaves : self.tree.leaves + size]
         probs = self.tree.values(idx) / total
-        return idx, importance_weights(probs, leaves.min() / total, beta)
+        return idx, importance_weights(probs, leaves[leaves > 0].min() / total, beta)
+
+    def remove(self, idx: np.ndarray) -> None:
+        """Priority 0 for slots whose transitions are gone: they are drawn no more."""
+        if len(idx):
+            self.tree.update(idx, np.zeros(len(idx)))
 
     def update(self, idx: np.ndarray, td_errors: np.ndarray) -> None:
         priorities = np.abs(np.asarray(td_errors, np.float64)) + self.eps

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from spinrl import offpolicy
-from spinrl.envs import EnvFn
+from spinrl.envs import EnvFn, frame_stack_size
 from spinrl.errors import ConfigError, EnvError
 from spinrl.offpolicy import (
     OffPolicyLoop,
@@ -36,8 +36,14 @@ from spinrl.offpolicy import (
     polyak_update,
     train_off_policy,
 )
-from spinrl.optim import FlatAdam, flatten_
-from spinrl.policies import DuelingQNetwork, QNetwork, as_obs_tensor, make_encoder
+from spinrl.optim import FlatAdam, FlatRMSprop, flatten_
+from spinrl.policies import (
+    DuelingQNetwork,
+    QNetwork,
+    as_obs_tensor,
+    is_image_space,
+    make_encoder,
+)
 from spinrl.prioritized import annealed_beta
 from spinrl.qreplay import NStepReplay
 from spinrl.run import EnvLoop, Result
@@ -63,9 +69,15 @@ class Config(offpolicy.OffPolicyConfig):
     (the first phase at step 1255), the only difference in schedule. ``spinrl train dqn`` on
     CartPole-v1, Acrobot-v1, MountainCar-v0 or LunarLander-v3 applies the zoo's own settings
     instead, exactly (spinrl.presets.TUNED: plain DQN, the zoo's update steps); the Python
-    API and --preset none keep these defaults.
+    API and --preset none keep these defaults. The MinAtar ids (and --preset minatar) get the
+    MinAtar paper's DQN instead (spinrl.presets.MINATAR_DQN, which cites Young & Tian 2019
+    and its code and says where spinrl differs): centered RMSprop, the epsilon schedule of
+    exploration_steps, plain DQN without gradient clipping.
 
-    q_lr: Adam learning rate of the Q-network.
+    q_lr: learning rate of the Q-network's optimiser.
+    optimizer: adam (torch's Adam) or rmsprop (torch's centered RMSprop, as the RMSProp of
+        Nature DQN and of the MinAtar paper), with rmsprop_alpha (the squared gradients'
+        averaging constant) and rmsprop_eps (added to the root, torch's eps).
     gradient_steps: gradient steps per update phase; None takes one per env step of the
         phase (Spinning Up's rule).
     target_update_every: env steps between target-network updates (C); the online network
@@ -77,6 +89,8 @@ class Config(offpolicy.OffPolicyConfig):
         act uniformly at random whatever epsilon says).
     eps_end: epsilon after the decay, kept to the end.
     exploration_fraction: the fraction of the run over which epsilon falls linearly.
+    exploration_steps: when given, epsilon falls over this many env steps counted from
+        start_steps instead (the MinAtar paper's schedule: 100k frames after replay start).
     double: Double DQN's target (the online network picks a*, the target network values it).
     dueling: the dueling head, Q = V + A - mean(A).
     n_step: length of the n-step returns (1: one-step Q-learning).
@@ -99,11 +113,15 @@ class Config(offpolicy.OffPolicyConfig):
     update_every: int = 256
     gradient_steps: int | None = 128
     q_lr: float = 2.3e-3
+    optimizer: str = "adam"
+    rmsprop_alpha: float = 0.95
+    rmsprop_eps: float = 0.01
     target_update_every: int = 10
     polyak: float = 0.0
     eps_start: float = 1.0
     eps_end: float = 0.04
     exploration_fraction: float = 0.16
+    exploration_steps: int | None = None
     double: bool = True
     dueling: bool = True
     n_step: int = 3
@@ -129,6 +147,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"exploration_fraction must lie in (0, 1], got {cfg.exploration_fraction}"
         )
+    if cfg.exploration_steps is not None and cfg.exploration_steps < 1:
+        raise ConfigError(f"exploration_steps must be >= 1, got {cfg.exploration_steps}")
+    if cfg.optimizer not in ("adam", "rmsprop"):
+        raise ConfigError(f"optimizer must be adam or rmsprop, got {cfg.optimizer!r}")
+    if not (0.0 <= cfg.rmsprop_alpha < 1.0 and cfg.rmsprop_eps > 0):
+        raise ConfigError("need rmsprop_alpha in [0, 1) and rmsprop_eps > 0")
     if min(cfg.n_step, cfg.target_update_every, cfg.gradient_steps or 1) < 1:
         raise ConfigError("n_step, target_update_every and gradient_steps must be >= 1")
     if cfg.per_alpha < 0 or not 0.0 <= cfg.per_beta <= 1.0 or cfg.per_eps <= 0:
@@ -150,8 +174,12 @@ def q_learning_target(returns, discounts, terminated, q_next_target, q_next_onli
 
 
 def linear_epsilon(steps: int, budget: int, cfg: Config) -> float:
-    """eps_start at step 0, falling linearly to eps_end at exploration_fraction * budget."""
-    progress = steps / (cfg.exploration_fraction * budget)
+    """eps_start at step 0, falling linearly to eps_end at exploration_fraction * budget;
+    with exploration_steps, eps_start at start_steps and eps_end exploration_steps later."""
+    if cfg.exploration_steps is None:
+        progress = steps / (cfg.exploration_fraction * budget)
+    else:
+        progress = max(steps - cfg.start_steps, 0) / cfg.exploration_steps
     return cfg.eps_start + min(progress, 1.0) * (cfg.eps_end - cfg.eps_start)
 
 
@@ -168,8 +196,13 @@ class DQNAgent:
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.actor = self.q  # the policy is the Q-network read greedily
         self.n_actions = int(act_space.n)
-        # Adam as torch's, over one flat buffer per network (spinrl.optim).
-        self.q_opt = FlatAdam([{"params": self.q.parameters(), "lr": cfg.q_lr}])
+        # Adam or RMSprop as torch's, over one flat buffer per network (spinrl.optim).
+        if cfg.optimizer == "adam":
+            self.q_opt = FlatAdam([{"params": self.q.parameters(), "lr": cfg.q_lr}])
+        else:
+            self.q_opt = FlatRMSprop(
+                self.q.parameters(), cfg.q_lr, cfg.rmsprop_alpha, cfg.rmsprop_eps
+            )
         self.q_target_flat, _ = flatten_(self.q_target.parameters())
         self.target_updates = 0  # multiples of target_update_every env steps applied
 
@@ -259,15 +292,18 @@ class DQNLoop(OffPolicyLoop):
         return linear_epsilon(self.steps, self.budget, self.cfg)
 
     def make_replay(self, size: int) -> NStepReplay:
-        """Observations stored in their own dtype (uint8 images stay uint8), obs and next
-        obs both: DQN does not use the frame-compact FrameReplay yet."""
+        """Observations stored in their own dtype (uint8 images stay uint8); images go to
+        frame rings, every frame once (the env's stack of k frames rebuilt by index),
+        vectors and Dicts are stored as obs and next obs."""
         cfg, space = self.cfg, self.obs_space
         dtype = np.float32 if space.dtype.kind == "f" else space.dtype
         shape = tuple(space.shape)
-        check_fits_in_memory(size, NStepReplay.bytes_needed(shape, size, cfg.num_envs, dtype))
+        stack = frame_stack_size(self.envs) if is_image_space(space) else None
+        needed = NStepReplay.bytes_needed(shape, size, cfg.num_envs, dtype, stack, cfg.prioritized)
+        check_fits_in_memory(size, needed)
         return NStepReplay(
             shape, size, cfg.num_envs, cfg.n_step, cfg.gamma,
-            cfg.prioritized, cfg.per_alpha, cfg.per_eps, dtype,
+            cfg.prioritized, cfg.per_alpha, cfg.per_eps, dtype, stack,
         )  # fmt: skip
 
     def act(self, obs: np.ndarray) -> np.ndarray:
