@@ -67,3 +67,21 @@ def test_a_fit_recovers_a_known_linear_system_and_its_noise():
         torch.as_tensor(test_obs), torch.as_tensor(test_act), torch.zeros(200, dtype=torch.long)
     )
     assert np.abs(members.numpy() - truth).std() < 3 * noise  # a sample, noise and all
+
+
+def test_a_step_grouped_by_member_equals_each_row_through_its_own_member():
+    # With every member taking the same number of rows (as trajectory sampling assigns
+    # them), step() batches each member's own rows; it must give what running every member
+    # on every row and keeping each row's member gives, noise included.
+    torch.manual_seed(2)
+    model = GaussianEnsemble(3, 1, members=5, hid=(16, 16))
+    model.set_normalizers(torch.randn(50, 4), torch.randn(50, 4))
+    obs, actions = torch.randn(20, 3), torch.randn(20, 1)
+    members = torch.randperm(20) % 5
+    next_obs, reward = model.step(obs, actions, members, torch.Generator().manual_seed(1))
+    mean, var = model.predict(obs, actions)
+    rows = torch.arange(20)
+    noise = torch.randn(20, 4, generator=torch.Generator().manual_seed(1))
+    expected = mean[members, rows] + var[members, rows].sqrt() * noise
+    torch.testing.assert_close(next_obs, expected[:, :3], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(reward, expected[:, 3], rtol=1e-5, atol=1e-5)

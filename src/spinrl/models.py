@@ -147,9 +147,26 @@ class GaussianEnsemble(nn.Module):
     @torch.no_grad()
     def step(self, obs: torch.Tensor, actions: torch.Tensor, members: torch.Tensor,
              generator: torch.Generator | None = None):  # fmt: skip
-        """A sample of (next_obs, reward) per row, row i drawn from member ``members[i]``."""
-        mean, var = self.predict(obs, actions)
-        rows = torch.arange(len(members))
-        mean, std = mean[members, rows], var[members, rows].sqrt()
+        """A sample of (next_obs, reward) per row, row i drawn from member ``members[i]``.
+
+        When every member has the same number of rows (as trajectory sampling assigns them),
+        each member computes only its own rows: the rows are grouped by member into one
+        [E, B / E] batch. Otherwise every member computes every row and each row keeps its
+        member's output."""
+        counts = torch.bincount(members, minlength=self.members)
+        if bool((counts == counts[0]).all()):
+            order = members.argsort(stable=True)
+            x = self.normalize(torch.cat([obs, actions], -1)[order].float())
+            mean, log_var = self(x.view(self.members, -1, x.shape[-1]))
+            mean, log_var = mean.flatten(0, 1), log_var.flatten(0, 1)
+            mean = torch.empty_like(mean).index_copy_(0, order, mean)
+            log_var = torch.empty_like(log_var).index_copy_(0, order, log_var)
+            mean = mean * self.out_std + self.out_mean
+            std = torch.exp(0.5 * log_var) * self.out_std
+            mean[:, : self.obs_dim] += obs.float()
+        else:
+            mean, var = self.predict(obs, actions)
+            rows = torch.arange(len(members))
+            mean, std = mean[members, rows], var[members, rows].sqrt()
         sample = mean + std * torch.randn(mean.shape, generator=generator)
         return sample[:, : self.obs_dim], sample[:, self.obs_dim]
