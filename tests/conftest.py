@@ -40,6 +40,23 @@ OFF_POLICY_TINY = dict(
     max_ep_len=20,
 )
 
+# A tiny PETS budget: random data, a refit, planned steps, a test episode; a second or two.
+PETS_TINY = dict(
+    steps_per_epoch=30,
+    epochs=2,
+    init_steps=20,
+    max_ep_len=15,
+    hid=(8,),
+    members=2,
+    particles=2,
+    population=8,
+    elites=2,
+    iterations=2,
+    horizon=3,
+    model_epochs=2,
+    num_test_episodes=1,
+)
+
 
 # --- Toy environments shared by several test files -------------------------------------------
 

@@ -2,11 +2,20 @@
 ensemble whose members disagree, termination), and the algorithm on the shared lifecycle:
 rows, a checkpoint that loads and plans, exact resume, bad input."""
 
+import csv
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from spinrl.planning import cem, member_assignment, sequence_returns
+import spinrl
+from conftest import PETS_TINY
+from spinrl.cli import main
+from spinrl.errors import EnvError
+from spinrl.evaluate import load_policy
+from spinrl.planning import cem, member_assignment, pendulum_reward, sequence_returns
+from test_faults import record
 
 # --- Trajectory sampling ----------------------------------------------------------------------
 
@@ -99,3 +108,96 @@ def test_a_terminated_particle_collects_no_more_reward():
     )  # fmt: skip
     # 0.3 per step: x = 0.3, 0.6, 0.9, 1.2 -> the fourth step ends it, and is counted.
     assert returns.tolist() == [4.0, 6.0, 1.0]
+
+
+def test_pendulums_known_reward_is_gymnasiums():
+    env = gym.make("Pendulum-v1")
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        u = rng.uniform(-3, 3, size=1).astype(np.float32)  # beyond the bounds too
+        next_obs, reward, *_ = env.step(u)
+        known = pendulum_reward(torch.as_tensor(obs, dtype=torch.float64), torch.as_tensor(u),
+                                torch.as_tensor(next_obs))  # fmt: skip
+        assert abs(known.item() - reward) < 1e-5
+        obs = next_obs
+
+
+# --- PETS on the shared lifecycle -------------------------------------------------------------
+
+
+def test_pets_writes_rows_with_the_model_loss_and_a_checkpoint_that_plans(tmp_path):
+    result = spinrl.pets(output_dir=str(tmp_path), verbose=False, **PETS_TINY)
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["TotalEnvInteracts"]) for r in rows] == [30, 60]
+    for key in ("AverageEpRet", "AverageTestEpRet", "EpLen", "LossModel", "Time"):
+        assert key in rows[0]
+    assert rows[0]["LossModel"] != "nan"  # refit at step 20, inside the first epoch
+    # The replay holds every real transition; the checkpoint's planner plans as the result's.
+    assert result.replay.size == 60
+    obs = np.array([0.6, -0.8, 1.5], np.float32)
+    loaded = load_policy(tmp_path)
+    np.testing.assert_array_equal(loaded(obs), result.act(obs))
+    assert -2.0 <= loaded(obs)[0] <= 2.0
+
+
+def test_the_given_model_runs_the_same_planner_on_the_true_dynamics(tmp_path):
+    # No model to learn: LossModel stays nan, and a short horizon already holds the pendulum
+    # near upright from a start close to it (true-model MPC; its swing-up is in
+    # test_planning.py).
+    result = spinrl.pets(model="given", output_dir=str(tmp_path), verbose=False,
+                         **{**PETS_TINY, "init_steps": 0, "population": 50, "elites": 5,
+                            "horizon": 10, "iterations": 3})  # fmt: skip
+    assert np.isnan(result.last_row["LossModel"])
+    assert load_policy(tmp_path).actor.settings["model"] == "given"
+    with pytest.raises(EnvError, match="Pendulum-v1 only"):
+        spinrl.pets(env="MountainCarContinuous-v0", model="given", verbose=False, **PETS_TINY)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "CartPole-v1"], "pets cannot act in action space Discrete(2)"),
+        (["--particles", "3"], "particles (3) must split evenly over the 5 members"),
+        (["--propagation", "ts2"], "propagation must be one of ts1, tsinf"),
+        (["--num-envs", "2"], "num_envs must be 1"),
+        (["--env", "MountainCarContinuous-v0", "--reward", "known"], "no known reward"),
+    ],
+)
+def test_bad_pets_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    code = main(["train", "pets", *argv, "--data-dir", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    record(f"pets {' '.join(argv)}", "one line, exit 2", f"exit {code}: {err.strip()[:60]}")
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not any(tmp_path.rglob("model.pt"))
+
+
+# --- Learning (-m slow) -----------------------------------------------------------------------
+
+# Sized for a CPU: 15 epochs of one 200-step episode (3,000 env steps, the first episode
+# random), a smaller ensemble (3 x 64) and planner than the Config's defaults.
+PETS_PENDULUM = dict(
+    env="Pendulum-v1",
+    epochs=15,
+    hid=(64, 64, 64),
+    population=100,
+    elites=10,
+    particles=5,
+    iterations=4,
+    horizon=25,
+    num_test_episodes=1,
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pets_swings_pendulum_up_within_3000_env_steps(seed, tmp_path):
+    result = spinrl.pets(seed=seed, output_dir=str(tmp_path), verbose=False, **PETS_PENDULUM)
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert int(rows[-1]["TotalEnvInteracts"]) == 3000
+    last5 = np.mean([float(row["AverageTestEpRet"]) for row in rows[-5:]])
+    record(f"PETS Pendulum-v1 seed {seed}", ">= -200 (last 5 test episodes)", f"{last5:.1f}")
+    print(f"seed {seed}: last 5 test episodes {last5:.1f}, final row {result.last_row}")
+    assert last5 >= -200, last5

@@ -58,6 +58,12 @@ SETTINGS = {
         "--max-ep-len",
         "30",
     ],
+    ("pets", "Pendulum-v1"): [
+        *("--steps-per-epoch", "30", "--epochs", "10", "--init-steps", "20"),
+        *("--max-ep-len", "15", "--hid", "[8]", "--members", "2", "--particles", "2"),
+        *("--population", "8", "--elites", "2", "--iterations", "2", "--horizon", "3"),
+        *("--model-epochs", "2", "--num-test-episodes", "1"),
+    ],
 }
 
 

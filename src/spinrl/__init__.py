@@ -47,5 +47,6 @@ trpo = _api("trpo")
 ddpg = _api("ddpg")
 td3 = _api("td3")
 sac = _api("sac")
+pets = _api("pets")
 
 from spinrl import variance as variance  # noqa: E402  (spinrl.variance.measure, measure_sampled)

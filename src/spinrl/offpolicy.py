@@ -93,6 +93,26 @@ def polyak_update(targets: list[torch.Tensor], sources: list[torch.Tensor], poly
         torch._foreach_lerp_(targets, sources, 1.0 - polyak)
 
 
+def step_and_store(envs, roll, replay: ReplayBuffer, actions: np.ndarray) -> np.ndarray:
+    """Step the N envs with ``actions``, store every transition (s, a, r, s', terminated) with
+    s' the real next observation (the final one where an episode ended, not the reset one),
+    and move the rollout's observations, episode counters and step count on. Returns which
+    envs' episodes ended (terminated or truncated)."""
+    next_obs, rewards, terminated, truncated, info = envs.step(actions)
+    check_step(rewards, next_obs, roll.steps)
+    done = terminated | truncated
+    real_next = next_obs
+    if done.any():  # store the real final observation, not the reset one
+        real_next = next_obs.copy()
+        idx, final = final_observations(info, done)
+        real_next[idx] = final
+    replay.store(roll.obs, actions, rewards, real_next, terminated)
+    roll.stats.step(rewards, done)
+    roll.obs = next_obs
+    roll.steps += len(actions)
+    return done
+
+
 class OffPolicyLoop(EnvLoop):
     """The loop in the module docstring, one epoch per ``train_epoch``; its lifecycle is a
     spinrl.run.Run. ``make_agent(obs_dim, act_space)`` builds the algorithm's agent."""
@@ -125,18 +145,7 @@ class OffPolicyLoop(EnvLoop):
                 actions = self.rng.uniform(low, high, size=shape).astype(np.float32)
             else:
                 actions = agent.explore(roll.obs, self.rng)
-            next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
-            check_step(rewards, next_obs, roll.steps)
-            done = terminated | truncated
-            real_next = next_obs
-            if done.any():  # store the real final observation, not the reset one
-                real_next = next_obs.copy()
-                idx, final = final_observations(info, done)
-                real_next[idx] = final
-            replay.store(roll.obs, actions, rewards, real_next, terminated)
-            roll.stats.step(rewards, done)
-            roll.obs = next_obs
-            roll.steps += cfg.num_envs
+            step_and_store(self.envs, roll, replay, actions)
             if roll.steps >= cfg.update_after:
                 self.pending_updates += cfg.num_envs
                 if self.pending_updates >= cfg.update_every:

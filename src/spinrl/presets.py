@@ -46,6 +46,7 @@ NAMED: dict[str, dict[str, dict]] = {
     "ddpg": {"spinningup": {}},
     "td3": {"spinningup": {}},
     "sac": {"spinningup": dict(alpha=0.2)},
+    "pets": {},  # Spinning Up has no model-based algorithm: the defaults name their sources
     "ppo": {
         # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
         # observation and reward normalisation): many small minibatch steps per sample.

@@ -3,7 +3,7 @@ and ``ACTION_SPACES``. ALGOS is how the CLI and the grid find them."""
 
 from types import ModuleType
 
-from spinrl.algos import ddpg, pg, ppo, sac, td3, trpo, vpg
+from spinrl.algos import ddpg, pets, pg, ppo, sac, td3, trpo, vpg
 
 ALGOS: dict[str, ModuleType] = {
     "pg": pg,
@@ -13,4 +13,5 @@ ALGOS: dict[str, ModuleType] = {
     "ddpg": ddpg,
     "td3": td3,
     "sac": sac,
+    "pets": pets,
 }
