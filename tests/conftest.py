@@ -57,6 +57,25 @@ PETS_TINY = dict(
     num_test_episodes=1,
 )
 
+# A tiny MBPO budget: random data, a refit and model rollouts, mixed-batch SAC updates.
+MBPO_TINY = dict(
+    steps_per_epoch=40,
+    epochs=2,
+    start_steps=20,
+    update_after=20,
+    updates_per_step=1,
+    batch_size=16,
+    hid=(8,),
+    members=2,
+    model_hid=(8,),
+    model_epochs=2,
+    model_train_freq=20,
+    rollouts_per_step=2,
+    k_schedule=(0, 1, 1, 2),
+    num_test_episodes=1,
+    max_ep_len=20,
+)
+
 
 # --- Toy environments shared by several test files -------------------------------------------
 

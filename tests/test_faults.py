@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import spinrl
-from conftest import PETS_TINY
+from conftest import MBPO_TINY, PETS_TINY
 from spinrl.checkpoint import load_checkpoint, load_latest_checkpoint, save_checkpoint
 from spinrl.cli import main
 from spinrl.errors import CheckpointError, ConfigError, DivergenceError, EnvError
@@ -356,6 +356,7 @@ ENV_CASES = [
     ("infinite action bounds, SAC", "sac", BOX, gym.spaces.Box(-np.inf, np.inf, (1,)), "infinite"),
     ("Discrete actions, TD3", "td3", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
     ("Discrete actions, PETS", "pets", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
+    ("Discrete actions, MBPO", "mbpo", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
 ]
 
 
@@ -403,6 +404,7 @@ TINY = {
 }
 TINY["td3"] = TINY["sac"] = TINY["ddpg"]
 TINY["pets"] = dict(env="Pendulum-v1", **PETS_TINY)
+TINY["mbpo"] = dict(env="Pendulum-v1", **MBPO_TINY)
 
 
 @pytest.mark.parametrize("algo", list(TINY))

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import spinrl
-from conftest import OFF_POLICY_TINY, PETS_TINY, Toy1D
+from conftest import MBPO_TINY, OFF_POLICY_TINY, PETS_TINY, Toy1D
 from spinrl.algos import ALGOS, ppo, td3
 from spinrl.cli import main
 from spinrl.envs import make_env
@@ -27,6 +27,7 @@ TINY = {
     "trpo": dict(steps_per_epoch=64, epochs=1, hid=(8,), train_v_iters=2),
     "ddpg": OFF_POLICY_TINY,
     "pets": PETS_TINY,
+    "mbpo": MBPO_TINY,
 }
 TINY["td3"] = TINY["sac"] = TINY["ddpg"]
 ENV = {"pg": "CartPole-v1", "vpg": "CartPole-v1", "ppo": "CartPole-v1", "trpo": "Pendulum-v1"}

@@ -169,8 +169,14 @@ class OffPolicyLoop(EnvLoop):
         logger.log_tabular("TotalEnvInteracts", self.steps)
         for key in self.agent.LOGGED:
             logger.log_tabular(key, average_only=key in self.agent.AVERAGE_ONLY)
+        for key, value in self.extra_columns().items():
+            logger.log_tabular(key, value)
         latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
         return self.lifecycle.end_epoch(epoch, ep_rets, latest)
+
+    def extra_columns(self) -> dict:
+        """Columns a loop adds to each row after its agent's (MBPO: the model's)."""
+        return {}
 
     # --- what the lifecycle asks of a loop --------------------------------------------------
 

@@ -47,6 +47,7 @@ NAMED: dict[str, dict[str, dict]] = {
     "td3": {"spinningup": {}},
     "sac": {"spinningup": dict(alpha=0.2)},
     "pets": {},  # Spinning Up has no model-based algorithm: the defaults name their sources
+    "mbpo": {},
     "ppo": {
         # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
         # observation and reward normalisation): many small minibatch steps per sample.

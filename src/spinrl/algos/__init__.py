@@ -3,7 +3,7 @@ and ``ACTION_SPACES``. ALGOS is how the CLI and the grid find them."""
 
 from types import ModuleType
 
-from spinrl.algos import ddpg, pets, pg, ppo, sac, td3, trpo, vpg
+from spinrl.algos import ddpg, mbpo, pets, pg, ppo, sac, td3, trpo, vpg
 
 ALGOS: dict[str, ModuleType] = {
     "pg": pg,
@@ -14,4 +14,5 @@ ALGOS: dict[str, ModuleType] = {
     "td3": td3,
     "sac": sac,
     "pets": pets,
+    "mbpo": mbpo,
 }
