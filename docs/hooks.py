@@ -51,6 +51,8 @@ MODULES = (  # one per line, so that branches adding modules merge cleanly
     "algos.ddpg",
     "algos.td3",
     "algos.sac",
+    "algos.pets",
+    "algos.mbpo",
 )
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
 TEST = re.compile(r"\[\[test:([\w.]+)::(\w+)\]\]")
