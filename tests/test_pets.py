@@ -3,6 +3,7 @@ ensemble whose members disagree, termination), and the algorithm on the shared l
 rows, a checkpoint that loads and plans, exact resume, bad input."""
 
 import csv
+import signal
 
 import gymnasium as gym
 import numpy as np
@@ -11,11 +12,12 @@ import torch
 
 import spinrl
 from conftest import PETS_TINY
+from spinrl.checkpoint import load_checkpoint
 from spinrl.cli import main
 from spinrl.errors import EnvError
 from spinrl.evaluate import load_policy
 from spinrl.planning import cem, member_assignment, pendulum_reward, sequence_returns
-from test_faults import record
+from test_faults import _cli, _wait_rows, record
 
 # --- Trajectory sampling ----------------------------------------------------------------------
 
@@ -171,6 +173,29 @@ def test_bad_pets_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     record(f"pets {' '.join(argv)}", "one line, exit 2", f"exit {code}: {err.strip()[:60]}")
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not any(tmp_path.rglob("model.pt"))
+
+
+def test_sigint_finishes_the_epoch_saves_and_resumes(tmp_path):
+    argv = [
+        *("train", "pets", "--steps-per-epoch", "30", "--epochs", "60", "--init-steps", "20"),
+        *("--max-ep-len", "15", "--hid", "[8]", "--members", "2", "--particles", "2"),
+        *("--population", "8", "--elites", "2", "--iterations", "2", "--horizon", "3"),
+        *("--model-epochs", "2", "--num-test-episodes", "0", "--save-freq", "100"),
+        *("--quiet", "--data-dir", str(tmp_path), "--exp-name", "i"),
+    ]
+    run = tmp_path / "i" / "i_s0"
+    proc = _cli(*argv)
+    _wait_rows(run / "progress.csv", 2, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    rows = len((run / "progress.csv").read_text().splitlines()) - 1
+    epoch = int(load_checkpoint(run / "model.pt", kind="pets")["epoch"])
+    record("SIGINT during PETS", "checkpoint of the last epoch, exit 130",
+           f"exit {proc.returncode}, checkpoint epoch {epoch}, {rows} rows")  # fmt: skip
+    assert proc.returncode == 130 and epoch == rows - 1
+    assert f"spinrl train --resume {run}" in err
+    assert main(["train", "--resume", str(run), "--quiet", "--epochs", str(rows + 1)]) == 0
+    assert len((run / "progress.csv").read_text().splitlines()) - 1 == rows + 1
 
 
 # --- Learning (-m slow) -----------------------------------------------------------------------
