@@ -229,8 +229,8 @@ class PETSLoop(EnvLoop):
                 self.planner.reset()
 
     def test(self) -> tuple[list[float], list[int]]:
-        """Planned test episodes, once there is a model to plan with."""
-        if self.test_env is None or (self.cfg.model == "learned" and self.fitted_at < 0):
+        """Planned test episodes (before the first refit, with the untrained ensemble)."""
+        if self.test_env is None:
             return [], []
         self.test_planner.reset()
         return super().test(lambda obs: self.test_planner.act(obs[0])[None])
