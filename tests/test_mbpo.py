@@ -101,7 +101,10 @@ def test_bad_mbpo_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 
 # --- Learning (-m slow) -----------------------------------------------------------------------
 
-# Pendulum-v1 at 4,000 env steps (1,000 random), SAC at 10 updates per env step.
+# Pendulum-v1 at 4,000 env steps (1,000 random), SAC at 10 updates per env step. Measured
+# (AMD EPYC Zen 5, 2 shared cores, 43 min under heavy load): -159.3 (5 test episodes) after
+# -1332.5, -424.6 and -208.0 at 1,000, 2,000 and 3,000 steps; SAC alone with the same warm-up
+# and seed: -1332.5, -1551.6, -993.7, -173.7.
 MBPO_PENDULUM = dict(
     env="Pendulum-v1",
     epochs=4,
