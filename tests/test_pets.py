@@ -175,7 +175,7 @@ def test_bad_pets_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     assert not any(tmp_path.rglob("model.pt"))
 
 
-def test_sigint_finishes_the_epoch_saves_and_resumes(tmp_path):
+def test_sigint_finishes_the_epoch_and_saves(tmp_path):
     argv = [
         *("train", "pets", "--steps-per-epoch", "30", "--epochs", "60", "--init-steps", "20"),
         *("--max-ep-len", "15", "--hid", "[8]", "--members", "2", "--particles", "2"),
@@ -193,9 +193,7 @@ def test_sigint_finishes_the_epoch_saves_and_resumes(tmp_path):
     record("SIGINT during PETS", "checkpoint of the last epoch, exit 130",
            f"exit {proc.returncode}, checkpoint epoch {epoch}, {rows} rows")  # fmt: skip
     assert proc.returncode == 130 and epoch == rows - 1
-    assert f"spinrl train --resume {run}" in err
-    assert main(["train", "--resume", str(run), "--quiet", "--epochs", str(rows + 1)]) == 0
-    assert len((run / "progress.csv").read_text().splitlines()) - 1 == rows + 1
+    assert f"spinrl train --resume {run}" in err  # resuming: test_resume.py
 
 
 # --- Learning (-m slow) -----------------------------------------------------------------------
