@@ -97,8 +97,9 @@ def write(curves: dict, args) -> None:
     lines = [
         f"# Part 2 on Pendulum-v1: {args.steps} env steps, seeds {args.seeds}",
         "",
-        "Test return of the last epoch (mean over seeds), the best epoch, and the wall-clock",
-        "seconds of the whole run (`benchmarks/part2.py`; CPU and load as stated by the run).",
+        "Test return of the last epoch (mean over seeds; PPO: its training episodes), the best",
+        "epoch, and the wall-clock seconds of the whole run (`benchmarks/part2.py`; CPU and",
+        "load as stated by the run).",
         "",
         "| agent | final test return | best | seconds |",
         "|---|---|---|---|",
@@ -106,7 +107,9 @@ def write(curves: dict, args) -> None:
     fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(11, 4))
     for agent in args.agents:
         runs = [curves[agent, seed] for seed in args.seeds]
-        finals = [run[-1]["ret"] for run in runs]
+        # the last epoch that finished an episode (PPO's 8 envs do not finish one every epoch)
+        finals = [next((r["ret"] for r in reversed(run) if not math.isnan(r["ret"])), math.nan)
+                  for run in runs]  # fmt: skip
         best = [max((r["ret"] for r in run if not math.isnan(r["ret"])), default=math.nan)
                 for run in runs]  # fmt: skip
         seconds = [run[-1]["time"] for run in runs]
