@@ -62,6 +62,8 @@ MODULES = (  # one per line, so that branches adding modules merge cleanly
     "exercises.part3",
     "exercises.algorithms",
     "exercises.failures",
+    "algos.pets",
+    "algos.mbpo",
 )
 CODE = re.compile(r"\[\[code:([\w.]+)\]\]")
 TEST = re.compile(r"\[\[test:([\w.]+)::(\w+)\]\]")

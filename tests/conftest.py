@@ -40,6 +40,42 @@ OFF_POLICY_TINY = dict(
     max_ep_len=20,
 )
 
+# A tiny PETS budget: random data, a refit, planned steps, a test episode; a second or two.
+PETS_TINY = dict(
+    steps_per_epoch=30,
+    epochs=2,
+    init_steps=20,
+    max_ep_len=15,
+    hid=(8,),
+    members=2,
+    particles=2,
+    population=8,
+    elites=2,
+    iterations=2,
+    horizon=3,
+    model_epochs=2,
+    num_test_episodes=1,
+)
+
+# A tiny MBPO budget: random data, a refit and model rollouts, mixed-batch SAC updates.
+MBPO_TINY = dict(
+    steps_per_epoch=40,
+    epochs=2,
+    start_steps=20,
+    update_after=20,
+    updates_per_step=1,
+    batch_size=16,
+    hid=(8,),
+    members=2,
+    model_hid=(8,),
+    model_epochs=2,
+    model_train_freq=20,
+    rollouts_per_step=2,
+    k_schedule=(0, 1, 1, 2),
+    num_test_episodes=1,
+    max_ep_len=20,
+)
+
 
 # --- Toy environments shared by several test files -------------------------------------------
 

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import spinrl
+from conftest import MBPO_TINY, PETS_TINY
 from spinrl.checkpoint import load_checkpoint, load_latest_checkpoint, save_checkpoint
 from spinrl.cli import main
 from spinrl.errors import CheckpointError, ConfigError, DivergenceError, EnvError
@@ -341,6 +342,7 @@ class _Spaces(gym.Env):
 
 
 BOX = gym.spaces.Box(-1, 1, (2,), np.float32)
+IMAGE = gym.spaces.Box(0, 255, (12, 12, 1), np.uint8)
 ENV_CASES = [
     (
         "Dict observation with a Tuple entry",
@@ -361,6 +363,10 @@ ENV_CASES = [
     ("infinite action bounds, SAC", "sac", BOX, gym.spaces.Box(-np.inf, np.inf, (1,)), "infinite"),
     ("Discrete actions, TD3", "td3", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
     ("Box actions, DQN", "dqn", BOX, gym.spaces.Box(-1, 1, (1,)), "use sac, td3 or ddpg"),
+    ("Discrete actions, PETS", "pets", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
+    ("Discrete actions, MBPO", "mbpo", BOX, gym.spaces.Discrete(3), "use ppo, trpo, vpg or pg"),
+    ("image observations, PETS", "pets", IMAGE, BOX, "flat vector observations"),
+    ("image observations, MBPO", "mbpo", IMAGE, BOX, "flat vector observations"),
 ]
 
 
@@ -422,6 +428,8 @@ TINY["dqn"] = dict(
     num_test_episodes=1,
     max_ep_len=40,
 )
+TINY["pets"] = dict(env="Pendulum-v1", **PETS_TINY)
+TINY["mbpo"] = dict(env="Pendulum-v1", **MBPO_TINY)
 
 
 @pytest.mark.parametrize("algo", list(TINY))

@@ -3,6 +3,7 @@ closed form, the batched ensemble against separate networks, and a fit that reco
 linear system and its noise."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -67,3 +68,22 @@ def test_a_fit_recovers_a_known_linear_system_and_its_noise():
         torch.as_tensor(test_obs), torch.as_tensor(test_act), torch.zeros(200, dtype=torch.long)
     )
     assert np.abs(members.numpy() - truth).std() < 3 * noise  # a sample, noise and all
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_a_step_grouped_by_member_equals_each_row_through_its_own_member(balanced):
+    # step() batches each member's own rows (padding the members with fewer); it must give
+    # what running every member on every row and keeping each row's member gives, noise
+    # included.
+    torch.manual_seed(2)
+    model = GaussianEnsemble(3, 1, members=5, hid=(16, 16))
+    model.set_normalizers(torch.randn(50, 4), torch.randn(50, 4))
+    obs, actions = torch.randn(20, 3), torch.randn(20, 1)
+    members = torch.randperm(20) % 5 if balanced else torch.tensor([3] * 9 + [0] * 11)
+    next_obs, reward = model.step(obs, actions, members, torch.Generator().manual_seed(1))
+    mean, var = model.predict(obs, actions)
+    rows = torch.arange(20)
+    noise = torch.randn(20, 4, generator=torch.Generator().manual_seed(1))
+    expected = mean[members, rows] + var[members, rows].sqrt() * noise
+    torch.testing.assert_close(next_obs, expected[:, :3], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(reward, expected[:, 3], rtol=1e-5, atol=1e-5)

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import spinrl
-from conftest import OFF_POLICY_TINY, Toy1D
+from conftest import MBPO_TINY, OFF_POLICY_TINY, PETS_TINY, Toy1D
 from spinrl.algos import ALGOS, ppo, td3
 from spinrl.cli import main
 from spinrl.envs import make_env
@@ -26,6 +26,8 @@ TINY = {
     "ppo": dict(steps_per_epoch=64, epochs=1, minibatch_size=32, update_epochs=1, hid=(8,)),
     "trpo": dict(steps_per_epoch=64, epochs=1, hid=(8,), train_v_iters=2),
     "ddpg": OFF_POLICY_TINY,
+    "pets": PETS_TINY,
+    "mbpo": MBPO_TINY,
 }
 TINY["td3"] = TINY["sac"] = TINY["ddpg"]
 TINY["dqn"] = {**OFF_POLICY_TINY, "gradient_steps": None}

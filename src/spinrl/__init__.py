@@ -48,5 +48,7 @@ ddpg = _api("ddpg")
 td3 = _api("td3")
 sac = _api("sac")
 dqn = _api("dqn")
+pets = _api("pets")
+mbpo = _api("mbpo")
 
 from spinrl import variance as variance  # noqa: E402  (spinrl.variance.measure, measure_sampled)

@@ -108,7 +108,9 @@ class ReplayBuffer:
         self.terminated = np.zeros(size, np.float32)
         self.capacity, self.ptr, self.size = size, 0, 0
 
-    def store(self, obs, actions, rewards, next_obs, terminated) -> None:
+    def store(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+        """N transitions; ``truncated`` is not kept: a time limit's target bootstraps from
+        the real next observation, like any transition that did not terminate."""
         n = len(obs)
         idx = (self.ptr + np.arange(n)) % self.capacity
         self.obs[idx], self.actions[idx], self.rewards[idx] = obs, actions, rewards

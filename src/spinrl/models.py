@@ -147,9 +147,25 @@ class GaussianEnsemble(nn.Module):
     @torch.no_grad()
     def step(self, obs: torch.Tensor, actions: torch.Tensor, members: torch.Tensor,
              generator: torch.Generator | None = None):  # fmt: skip
-        """A sample of (next_obs, reward) per row, row i drawn from member ``members[i]``."""
-        mean, var = self.predict(obs, actions)
-        rows = torch.arange(len(members))
-        mean, std = mean[members, rows], var[members, rows].sqrt()
+        """A sample of (next_obs, reward) per row, row i drawn from member ``members[i]``.
+
+        Each member computes only its own rows: the rows are grouped by member into one
+        [E, most rows of a member] batch (members with fewer rows repeat one of theirs), so
+        a balanced assignment, as trajectory sampling makes, wastes nothing."""
+        rows = len(members)
+        order = members.argsort(stable=True)  # rows grouped by member
+        counts = torch.bincount(members, minlength=self.members)
+        starts = torch.cumsum(counts, 0) - counts
+        pos = torch.arange(int(counts.max()))
+        valid = pos < counts[:, None]  # [E, m]: which slots hold a real row
+        slot = (starts[:, None] + pos % counts.clamp_min(1)[:, None]).clamp_max(rows - 1)
+        x = self.normalize(torch.cat([obs, actions], -1).float())
+        mean, log_var = self(x[order[slot]])
+        target = order[slot[valid]]  # the row each valid slot belongs to
+        mean = torch.empty(rows, mean.shape[-1]).index_copy_(0, target, mean[valid])
+        log_var = torch.empty_like(mean).index_copy_(0, target, log_var[valid])
+        mean = mean * self.out_std + self.out_mean
+        mean[:, : self.obs_dim] += obs.float()
+        std = torch.exp(0.5 * log_var) * self.out_std
         sample = mean + std * torch.randn(mean.shape, generator=generator)
         return sample[:, : self.obs_dim], sample[:, self.obs_dim]

@@ -116,6 +116,16 @@ def refuse_discrete(space: gym.Space, algo: str) -> None:
         )
 
 
+def refuse_unflat(obs_dim: int, space: gym.Space, algo: str) -> None:
+    """A model of the dynamics (PETS, MBPO) predicts flat state vectors: images and Dicts
+    (read through an encoder, obs_dim 0) are refused in one line."""
+    if obs_dim == 0:
+        raise EnvError(
+            f"{algo} models the dynamics of flat vector observations and this env's are "
+            f"{space}; use ppo, sac or dqn for images and Dicts"
+        )
+
+
 def validate(cfg) -> None:
     """ConfigError for the fields every off-policy Config shares."""
     validate_common(cfg)
@@ -131,6 +141,27 @@ def polyak_update(targets: list[torch.Tensor], sources: list[torch.Tensor], poly
     """target <- polyak * target + (1 - polyak) * source, for all tensors in one call."""
     with torch.no_grad():
         torch._foreach_lerp_(targets, sources, 1.0 - polyak)
+
+
+def step_and_store(envs, roll, store, actions: np.ndarray) -> np.ndarray:
+    """Step the N envs with ``actions``, hand every transition to
+    ``store(s, a, r, s', terminated, truncated)`` with s' the real next observation (the final
+    one where an episode ended, not the reset one), and move the rollout's observations,
+    episode counters and step count on. Returns which envs' episodes ended (terminated or
+    truncated)."""
+    next_obs, rewards, terminated, truncated, info = envs.step(actions)
+    check_step(rewards, next_obs, roll.steps)
+    done = terminated | truncated
+    real_next = next_obs
+    if done.any():  # store the real final observation, not the reset one
+        real_next = next_obs.copy()
+        idx, final = final_observations(info, done)
+        real_next[idx] = final
+    store(roll.obs, actions, rewards, real_next, terminated, truncated)
+    roll.stats.step(rewards, done)
+    roll.obs = next_obs
+    roll.steps += len(actions)
+    return done
 
 
 class OffPolicyLoop(EnvLoop):
@@ -192,19 +223,7 @@ class OffPolicyLoop(EnvLoop):
         """T vector steps, storing every transition, with the update phases that fall due."""
         cfg, roll = self.cfg, self.rollout
         for _ in range(self.lifecycle.T):
-            actions = self.act(roll.obs)
-            next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
-            check_step(rewards, next_obs, roll.steps)
-            done = terminated | truncated
-            real_next = next_obs
-            if done.any():  # store the real final observation, not the reset one
-                real_next = next_obs.copy()
-                idx, final = final_observations(info, done)
-                real_next[idx] = final
-            self.store(roll.obs, actions, rewards, real_next, terminated, truncated)
-            roll.stats.step(rewards, done)
-            roll.obs = next_obs
-            roll.steps += cfg.num_envs
+            step_and_store(self.envs, roll, self.store, self.act(roll.obs))
             if roll.steps >= cfg.update_after:
                 self.pending_updates += cfg.num_envs
                 if self.pending_updates >= cfg.update_every:
@@ -225,8 +244,14 @@ class OffPolicyLoop(EnvLoop):
         logger.log_tabular("TotalEnvInteracts", self.steps)
         for key in self.agent.LOGGED:
             logger.log_tabular(key, average_only=key in self.agent.AVERAGE_ONLY)
+        for key, value in self.extra_columns().items():
+            logger.log_tabular(key, value)
         latest = test_returns[-1] if test_returns else (ep_rets[-1] if ep_rets else None)
         return self.lifecycle.end_epoch(epoch, ep_rets, latest)
+
+    def extra_columns(self) -> dict:
+        """Columns a loop adds to each row after its agent's (MBPO: the model's)."""
+        return {}
 
     # --- what the lifecycle asks of a loop --------------------------------------------------
 

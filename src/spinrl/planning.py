@@ -11,7 +11,12 @@ step for step against Gymnasium's. A planner picks actions by imagining futures 
     MPC               at every step plan, take the plan's first action, then shift the plan by
                       one step to warm-start the next (receding-horizon control)
 
-The return of a sequence is the undiscounted sum of the model's rewards over the horizon.
+The return of a sequence is the undiscounted sum of the model's rewards over the horizon. On
+a probabilistic ensemble (spinrl.models) it is averaged over particles, sampled futures that
+each member moves in turn (trajectory sampling: TS-1 re-draws a particle's member at every
+step, TS-inf keeps it for the whole horizon). The reward comes from the model's reward head
+or from the task's known reward function; a particle stops collecting reward once the task's
+known termination rule says its episode ended (KNOWN_REWARDS, KNOWN_TERMINATIONS).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import math
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
+
+from spinrl.errors import EnvError
 
 
 class PendulumModel:
@@ -61,32 +69,134 @@ def angle_normalize(x: torch.Tensor) -> torch.Tensor:
     return torch.remainder(x + math.pi, 2 * math.pi) - math.pi
 
 
-def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """The model's summed rewards for each of P action sequences [P, H, A] from one
-    observation [obs_dim]: all P rolled out together, one batched model step per time step."""
-    state = obs.expand(actions.shape[0], *obs.shape)
-    total = torch.zeros(actions.shape[0], dtype=actions.dtype)
-    for t in range(actions.shape[1]):
-        state, reward = model.step(state, actions[:, t])
-        total = total + reward
-    return total
+# --- What a task's docs say: known rewards and termination rules ------------------------------
 
 
-def random_shooting(model, obs, horizon: int, population: int, low, high, generator=None):
+def pendulum_reward(obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor):
+    """Pendulum-v1's reward, known: -(th^2 + 0.1 thdot^2 + 0.001 u^2) at the state before
+    the step (th from the observation's cos and sin)."""
+    th = torch.atan2(obs[..., 1], obs[..., 0])
+    u = action[..., 0].clamp(-PendulumModel.max_torque, PendulumModel.max_torque)
+    return -(th**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
+
+
+def inverted_pendulum_terminated(next_obs: torch.Tensor) -> torch.Tensor:
+    """InvertedPendulum-v5's rule: the episode ends when an observation is not finite or the
+    pole leans more than 0.2 rad (observation[1])."""
+    return ~torch.isfinite(next_obs).all(-1) | (next_obs[..., 1].abs() > 0.2)
+
+
+# Rewards and termination rules as the Gymnasium docs state them, by env id. A termination
+# rule of None: the task never terminates (only its time limit ends an episode).
+KNOWN_REWARDS = {"Pendulum-v1": pendulum_reward}
+KNOWN_TERMINATIONS = {"Pendulum-v1": None, "InvertedPendulum-v5": inverted_pendulum_terminated}
+
+
+def known_reward(env_id: str):
+    if env_id not in KNOWN_REWARDS:
+        raise EnvError(
+            f"no known reward function for {env_id} (spinrl knows {', '.join(KNOWN_REWARDS)}); "
+            "use the model's learned reward head (reward=learned)"
+        )
+    return KNOWN_REWARDS[env_id]
+
+
+def known_termination(env_id: str):
+    if env_id not in KNOWN_TERMINATIONS:
+        raise EnvError(
+            f"no known termination rule for {env_id} (spinrl knows "
+            f"{', '.join(KNOWN_TERMINATIONS)}); for a task that never terminates, "
+            "set termination=never"
+        )
+    return KNOWN_TERMINATIONS[env_id]
+
+
+# --- Trajectory sampling: particles through the ensemble's members ----------------------------
+
+PROPAGATIONS = ("ts1", "tsinf")
+
+
+def member_assignment(propagation: str, population: int, particles: int, members: int,
+                      horizon: int, generator=None) -> torch.Tensor:  # fmt: skip
+    """[H, population x particles]: the ensemble member that moves each particle at each step
+    (Chua et al. 2018, section 5), particle i of sequence p in column p * particles + i.
+    The particles of every sequence split evenly over the members, in a random order, as the
+    PETS authors' code splits them; so every member moves the same number of particles (the
+    ensemble steps them all in one batched product per layer) and every sequence's return
+    averages over all members.
+
+        ts1    TS-1: a fresh random assignment at every step
+        tsinf  TS-inf: one member per particle for the whole horizon
+    """
+    if particles % members:
+        raise ValueError(f"{particles} particles do not split evenly over {members} members")
+    if propagation not in PROPAGATIONS:
+        choices = ", ".join(PROPAGATIONS)
+        raise ValueError(f"propagation must be one of {choices}, got {propagation!r}")
+    draws = 1 if propagation == "tsinf" else horizon
+    order = torch.rand(draws, population, particles, generator=generator).argsort(-1)
+    return (order % members).flatten(1).expand(horizon, -1)
+
+
+def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles: int = 1,
+                     propagation: str = "tsinf", reward_fn=None, termination_fn=None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """The return of each of P action sequences [P, H, A] from one observation [obs_dim]:
+    the model's summed rewards over the horizon, averaged over ``particles`` sampled futures.
+
+    All P x particles futures move together, one batched model step per time step. An
+    ensemble (a model with ``members``) moves particle i at step t with member
+    ``member_assignment(...)[t, i]``; a given model with ``step(obs, action)``. The reward
+    is ``reward_fn(obs, action, next_obs)`` where given (a known reward), else the model's.
+    A particle for which ``termination_fn(next_obs)`` holds collects no reward afterwards.
+    """
+    population, horizon = actions.shape[:2]
+    rows = population * particles
+    state = obs.expand(rows, *obs.shape)
+    actions = actions.repeat_interleave(particles, 0)  # particles of a sequence are adjacent
+    members = getattr(model, "members", None)
+    if members is not None:
+        assign = member_assignment(propagation, population, particles, members, horizon, generator)
+    total = torch.zeros(rows, dtype=actions.dtype)
+    alive = torch.ones(rows, dtype=torch.bool)
+    for t in range(horizon):
+        action = actions[:, t]
+        if members is not None:
+            next_state, reward = model.step(state, action, assign[t], generator)
+        else:
+            next_state, reward = model.step(state, action)
+        if reward_fn is not None:
+            reward = reward_fn(state, action, next_state)
+        total = total + torch.where(alive, reward, 0.0)
+        if termination_fn is not None:
+            alive = alive & ~termination_fn(next_state)
+        state = next_state
+    total = torch.nan_to_num(total, nan=-1e10, neginf=-1e10)  # a diverging future is the worst
+    return total.view(population, particles).mean(1)
+
+
+# --- Planners ---------------------------------------------------------------------------------
+
+
+def random_shooting(model, obs, horizon: int, population: int, low, high, generator=None,
+                    **sampling):  # fmt: skip
     """The first action of the best of ``population`` uniform random sequences, and that
-    sequence [H, A]."""
+    sequence [H, A]. ``sampling``: sequence_returns' particles, propagation, reward_fn and
+    termination_fn."""
     low, high = torch.as_tensor(low, dtype=obs.dtype), torch.as_tensor(high, dtype=obs.dtype)
     u = torch.rand(population, horizon, len(low), dtype=obs.dtype, generator=generator)
     actions = low + (high - low) * u
-    best = sequence_returns(model, obs, actions).argmax()
+    best = sequence_returns(model, obs, actions, generator=generator, **sampling).argmax()
     return actions[best, 0], actions[best]
 
 
 def cem(model, obs, horizon: int, population: int, elites: int, iterations: int, low, high,
-        mean=None, std=None, generator=None):  # fmt: skip
+        mean=None, std=None, generator=None, momentum: float = 0.0,
+        **sampling):  # fmt: skip
     """The cross-entropy method over action sequences: returns the plan (the final mean,
     [H, A]). ``mean`` warm-starts it (default: the middle of the action range); ``std``
-    defaults to half the range."""
+    defaults to half the range. Each iteration refits the mean and variance to the elites,
+    keeping ``momentum`` of the old ones (PETS's alpha). ``sampling``: as random_shooting."""
     low, high = torch.as_tensor(low, dtype=obs.dtype), torch.as_tensor(high, dtype=obs.dtype)
     shape = (horizon, len(low))
     mean = ((low + high) / 2).expand(shape).clone() if mean is None else mean.clone()
@@ -94,22 +204,27 @@ def cem(model, obs, horizon: int, population: int, elites: int, iterations: int,
     for _ in range(iterations):
         noise = torch.randn(population, *shape, dtype=obs.dtype, generator=generator)
         actions = torch.max(torch.min(mean + std * noise, high), low)
-        top = sequence_returns(model, obs, actions).topk(elites).indices
-        mean, std = actions[top].mean(0), actions[top].std(0)
+        returns = sequence_returns(model, obs, actions, generator=generator, **sampling)
+        top = actions[returns.topk(elites).indices]
+        mean = momentum * mean + (1 - momentum) * top.mean(0)
+        std = (momentum * std**2 + (1 - momentum) * top.var(0)).sqrt()
     return mean
 
 
 class MPC:
     """Model-predictive control with CEM: plan, act with the first action, shift the plan to
-    warm-start the next step. ``act(obs)`` takes and returns numpy arrays, like a policy."""
+    warm-start the next step. ``act(obs)`` takes and returns numpy arrays, like a policy.
+    ``sampling``: sequence_returns' particles, propagation, reward_fn and termination_fn."""
 
     def __init__(self, model, action_space: gym.spaces.Box, horizon: int = 25,
                  population: int = 200, elites: int = 20, iterations: int = 4,
-                 seed: int = 0):  # fmt: skip
+                 seed: int = 0, momentum: float = 0.0, dtype=torch.float64,
+                 **sampling):  # fmt: skip
         self.model, self.horizon = model, horizon
         self.population, self.elites, self.iterations = population, elites, iterations
-        self.low = torch.as_tensor(action_space.low, dtype=torch.float64)
-        self.high = torch.as_tensor(action_space.high, dtype=torch.float64)
+        self.momentum, self.dtype, self.sampling = momentum, dtype, sampling
+        self.low = torch.as_tensor(action_space.low, dtype=dtype)
+        self.high = torch.as_tensor(action_space.high, dtype=dtype)
         self.generator = torch.Generator().manual_seed(seed)
         self.plan: torch.Tensor | None = None
 
@@ -117,11 +232,74 @@ class MPC:
         self.plan = None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=self.dtype)
         warm = None
         if self.plan is not None:  # the rest of the last plan, its last step repeated
             warm = torch.cat([self.plan[1:], self.plan[-1:]])
         self.plan = cem(self.model, obs_t, self.horizon, self.population, self.elites,
                         self.iterations, self.low, self.high, mean=warm,
-                        generator=self.generator)  # fmt: skip
+                        generator=self.generator, momentum=self.momentum,
+                        **self.sampling)  # fmt: skip
         return self.plan[0].numpy().astype(np.float32)
+
+    def state_dict(self) -> dict:
+        """The warm start and the sampling stream, for exact resume."""
+        return {"plan": self.plan, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.plan = state["plan"]
+        self.generator.set_state(state["generator"])
+
+
+class PlanningPolicy(nn.Module):
+    """A planner as a policy (``Result.act``, ``load_policy``, ``spinrl watch``): every call
+    plans each observation from scratch (CEM from the middle of the action range, no warm
+    start) with a generator seeded alike, so an observation always gets the same action.
+
+    ``settings``: horizon, population, elites, iterations, momentum, particles, propagation,
+    and env, model ("learned" or "given"), reward and termination ("known" or not), from
+    which the known reward and termination rules are found again when it is rebuilt."""
+
+    def __init__(self, model, action_space: gym.spaces.Box, settings: dict) -> None:
+        super().__init__()
+        self.model, self.action_space, self.settings = model, action_space, dict(settings)
+        self.dtype = torch.float64 if settings["model"] == "given" else torch.float32
+        self.sampling = sampling_rules(settings)
+
+    @classmethod
+    def from_spec(cls, spec: dict, action_space: gym.spaces.Box) -> PlanningPolicy:
+        """A fresh policy of the shapes ``spec`` (a checkpoint's actor spec) describes."""
+        from spinrl.models import GaussianEnsemble
+
+        settings = spec["planner"]
+        if settings["model"] == "given":
+            model = PendulumModel()
+        else:
+            model = GaussianEnsemble(spec["obs_dim"], action_space.shape[0],
+                                     settings["members"], spec["hid"], spec["act"])  # fmt: skip
+        return cls(model, action_space, settings)
+
+    @torch.no_grad()
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        first = []
+        for row in obs.to(self.dtype):
+            plan = cem(self.model, row, s["horizon"], s["population"], s["elites"],
+                       s["iterations"], self.action_space.low, self.action_space.high,
+                       generator=torch.Generator().manual_seed(0), momentum=s["momentum"],
+                       **self.sampling)  # fmt: skip
+            first.append(plan[0])
+        return torch.stack(first).float()
+
+
+def sampling_rules(settings: dict) -> dict:
+    """sequence_returns' particles, propagation, reward_fn and termination_fn for a
+    planner's ``settings`` (see PlanningPolicy)."""
+    given = settings["model"] == "given"
+    env = settings["env"]
+    return {
+        "particles": 1 if given else settings["particles"],
+        "propagation": settings["propagation"],
+        "reward_fn": known_reward(env) if settings["reward"] == "known" and not given else None,
+        "termination_fn": known_termination(env) if settings["termination"] == "known" else None,
+    }

@@ -979,6 +979,10 @@ def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
         return CategoricalActor(obs_dim, act_space.n, hid, act, encoder=encoder), act_space
     if kind == "gaussian":
         return GaussianActor(obs_dim, act_space.shape[0], hid, act, encoder=encoder), act_space
+    if kind == "planner":  # a model-based agent's planner (PETS)
+        from spinrl.planning import PlanningPolicy
+
+        return PlanningPolicy.from_spec(spec, act_space), act_space
     return ACTOR_KINDS[kind](obs_dim, act_space, hid, act, encoder=encoder), act_space
 
 

@@ -101,6 +101,8 @@ NAMED: dict[str, dict[str, dict]] = {
     "sac": {"spinningup": dict(alpha=0.2)},
     # Spinning Up never shipped DQN; the zoo's settings are under TUNED, and MINATAR_DQN too
     "dqn": {"minatar": MINATAR_DQN},
+    "pets": {},  # Spinning Up has no model-based algorithm: the defaults name their sources
+    "mbpo": {},
     "ppo": {
         # CleanRL's ppo_continuous_action.py settings for MuJoCo (also SB3's defaults, plus
         # observation and reward normalisation): many small minibatch steps per sample.

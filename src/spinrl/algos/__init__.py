@@ -3,7 +3,7 @@ and ``ACTION_SPACES``. ALGOS is how the CLI and the grid find them."""
 
 from types import ModuleType
 
-from spinrl.algos import ddpg, dqn, pg, ppo, sac, td3, trpo, vpg
+from spinrl.algos import ddpg, dqn, mbpo, pets, pg, ppo, sac, td3, trpo, vpg
 
 ALGOS: dict[str, ModuleType] = {
     "pg": pg,
@@ -14,4 +14,6 @@ ALGOS: dict[str, ModuleType] = {
     "td3": td3,
     "sac": sac,
     "dqn": dqn,
+    "pets": pets,
+    "mbpo": mbpo,
 }
