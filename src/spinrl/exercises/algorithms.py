@@ -19,8 +19,10 @@ from spinrl.exercises.checks import (
     failed_call,
     judge,
     learner_function,
+    learns,
     show,
     skipped,
+    train_until,
 )
 from spinrl.exercises.part1 import gaussian_mistakes
 from spinrl.policies import ACTIVATIONS, GaussianActor, diag_gaussian_log_prob, flat_obs_dim
@@ -191,7 +193,7 @@ def _actor_plugged(cls):
     """spinrl.onpolicy builds the learner's actor instead of its own while this is open."""
     from spinrl import onpolicy
 
-    def make_actor(obs_space, act_space, hid, act, orthogonal=False, **kw):
+    def make_actor(obs_space, act_space, hid, act, orthogonal=False, encoder=None, **kw):
         obs_dim, act_dim = flat_obs_dim(obs_space), int(act_space.shape[0])
         return _plugged_actor(cls(obs_dim, act_dim, hid, ACTIVATIONS[act]), obs_dim, act_dim)
 
@@ -532,7 +534,6 @@ def train_td3_with(
 ) -> list[float]:
     """AverageTestEpRet per epoch of TD3 on Pendulum-v1 with the learner's losses, stopping
     once it reaches ``threshold``."""
-    from spinrl.offpolicy import train_off_policy
 
     cfg = td3.Config(
         env="Pendulum-v1",
@@ -544,17 +545,11 @@ def train_td3_with(
         seed=seed,
     )
     td3.validate(cfg)
-    history = []
 
-    def reached(view):
-        history.append(float(view.last_row["AverageTestEpRet"]))
-        return history[-1] >= threshold
+    def make_agent(obs_space, act_space):
+        return _PluggedTD3(obs_space, act_space, cfg, module)
 
-    def make_agent(obs_dim, act_space):
-        return _PluggedTD3(obs_dim, act_space, cfg, module)
-
-    train_off_policy("td3", cfg, make_agent, None, None, False, False, reached, None)
-    return history
+    return train_until("td3", cfg, make_agent, threshold)
 
 
 def _td3_learns(module) -> Check:
@@ -563,18 +558,6 @@ def _td3_learns(module) -> Check:
         f"training TD3 on Pendulum-v1 with your losses, up to {b['epochs']} epochs of "
         f"{b['steps_per_epoch']} steps: the best average test return"
     )
-    try:
-        history = train_td3_with(
-            module, b["steps_per_epoch"], b["epochs"], b["start_steps"], b["threshold"]
-        )
-    except Exception as e:
-        return failed_call(name, b["threshold"], e)
-    best = max(history)
-    ok = best >= b["threshold"]
-    return Check(
-        name,
-        ok,
-        f">= {b['threshold']:g}",
-        f"{best:.1f} after {len(history)} epochs",
-        "" if ok else "the pieces pass on their own, but TD3 does not learn with them",
-    )
+    steps = b["steps_per_epoch"], b["epochs"], b["start_steps"], b["threshold"]
+    hint = "the pieces pass on their own, but TD3 does not learn with them"
+    return learns(name, b["threshold"], lambda: train_td3_with(module, *steps), hint)

@@ -121,3 +121,33 @@ def learner_function(module, name: str):
 
 def skipped(name: str, reason: str) -> Check:
     return Check(name, False, "to run", "not run", reason)
+
+
+def train_until(algo: str, cfg, make_agent, threshold: float, loop_class=None) -> list[float]:
+    """AverageTestEpRet per epoch of an off-policy run of ``cfg`` whose agent is
+    ``make_agent(obs_space, act_space)`` (spinrl's, with the learner's piece plugged in),
+    stopping once it reaches ``threshold``."""
+    from spinrl.offpolicy import train_off_policy
+
+    history: list[float] = []
+
+    def reached(run) -> bool:
+        history.append(float(run.last_row["AverageTestEpRet"]))
+        return history[-1] >= threshold
+
+    args = (None, None, False, False, reached)
+    train_off_policy(algo, cfg, make_agent, *args, loop_class=loop_class)
+    return history
+
+
+def learns(name: str, threshold: float, train: Callable[[], list[float]], hint: str) -> Check:
+    """The check that ``train()`` (a run with the learner's piece) reaches ``threshold`` at
+    some epoch; ``hint`` is shown when it does not."""
+    try:
+        history = train()
+    except Exception as e:
+        return failed_call(name, threshold, e)
+    best = max(history)
+    ok = best >= threshold
+    got = f"{best:.1f} after {len(history)} epochs"
+    return Check(name, ok, f">= {threshold:g}", got, "" if ok else hint)

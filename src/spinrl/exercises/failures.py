@@ -12,7 +12,16 @@ import numpy as np
 import torch
 
 from spinrl.algos import td3
-from spinrl.exercises.checks import Check, compare, failed_call, learner_function, show, skipped
+from spinrl.exercises.checks import (
+    Check,
+    compare,
+    failed_call,
+    learner_function,
+    learns,
+    show,
+    skipped,
+    train_until,
+)
 
 # --- 2.2 ------------------------------------------------------------------------------------
 
@@ -107,9 +116,10 @@ class _LearnerDDPG:
     LOGGED = ("LossPi", "LossQ")
     AVERAGE_ONLY = frozenset(LOGGED)
 
-    def __init__(self, module, obs_dim: int, act_space, cfg) -> None:
-        from spinrl.policies import DeterministicActor
+    def __init__(self, module, obs_space, act_space, cfg) -> None:
+        from spinrl.policies import DeterministicActor, features_dim
 
+        obs_dim = features_dim(obs_space, None)  # the loop hands the space; flat vectors here
         self.module, self.cfg = module, cfg
         limit = float(np.max(np.abs(act_space.high)))
         self.pi = module.Actor(obs_dim, act_space.shape[0], limit)
@@ -166,7 +176,6 @@ def train_ddpg_with(
     """AverageTestEpRet per epoch of DDPG on Pendulum-v1 made of the learner's file, stopping
     once it reaches ``threshold``."""
     from spinrl.algos import ddpg
-    from spinrl.offpolicy import train_off_policy
 
     cfg = ddpg.Config(
         env="Pendulum-v1",
@@ -178,17 +187,11 @@ def train_ddpg_with(
         seed=seed,
     )
     ddpg.validate(cfg)
-    history = []
 
-    def reached(view):
-        history.append(float(view.last_row["AverageTestEpRet"]))
-        return history[-1] >= threshold
+    def make_agent(obs_space, act_space):
+        return _LearnerDDPG(module, obs_space, act_space, cfg)
 
-    def make_agent(obs_dim, act_space):
-        return _LearnerDDPG(module, obs_dim, act_space, cfg)
-
-    train_off_policy("ddpg", cfg, make_agent, None, None, False, False, reached, None)
-    return history
+    return train_until("ddpg", cfg, make_agent, threshold)
 
 
 def _ddpg_learns(module) -> Check:
@@ -197,24 +200,9 @@ def _ddpg_learns(module) -> Check:
         f"training DDPG on Pendulum-v1 with your file, up to {b['epochs']} epochs of "
         f"{b['steps_per_epoch']} steps: the best average test return"
     )
-    try:
-        history = train_ddpg_with(
-            module, b["steps_per_epoch"], b["epochs"], b["start_steps"], b["threshold"]
-        )
-    except Exception as e:
-        return failed_call(name, b["threshold"], e)
-    best = max(history)
-    ok = best >= b["threshold"]
-    return Check(
-        name,
-        ok,
-        f">= {b['threshold']:g}",
-        f"{best:.1f} after {len(history)} epochs",
-        ""
-        if ok
-        else "the losses match on a batch, but DDPG does not learn with them: "
-        "look at the networks too",
-    )
+    steps = b["steps_per_epoch"], b["epochs"], b["start_steps"], b["threshold"]
+    hint = "the losses match on a batch, but DDPG does not learn with them: look at the networks"
+    return learns(name, b["threshold"], lambda: train_ddpg_with(module, *steps), hint)
 
 
 # --- 2.1 ------------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from spinrl.exercises.checks import (
     failed_call,
     judge,
     learner_function,
+    learns,
     show,
     skipped,
+    train_until,
 )
 
 # --- p2.ddqn --------------------------------------------------------------------------------
@@ -130,22 +132,14 @@ def train_dqn_with(
 ) -> list[float]:
     """AverageTestEpRet per epoch of DQN on CartPole-v1 with the learner's target, stopping
     once it reaches ``threshold``."""
-    from spinrl.offpolicy import train_off_policy
 
     cfg = dqn.Config(env="CartPole-v1", steps_per_epoch=steps_per_epoch, epochs=epochs, seed=seed)
     dqn.validate(cfg)
-    history = []
-
-    def reached(view):
-        history.append(float(view.last_row["AverageTestEpRet"]))
-        return history[-1] >= threshold
 
     def make_agent(obs_space, act_space):
         return _PluggedDQN(obs_space, act_space, cfg, module)
 
-    args = (None, None, False, False, reached)
-    train_off_policy("dqn", cfg, make_agent, *args, loop_class=dqn.DQNLoop)
-    return history
+    return train_until("dqn", cfg, make_agent, threshold, loop_class=dqn.DQNLoop)
 
 
 def _dqn_learns(module) -> Check:
@@ -154,19 +148,9 @@ def _dqn_learns(module) -> Check:
         f"training DQN on CartPole-v1 with your target, up to {b['epochs']} epochs of "
         f"{b['steps_per_epoch']} steps: the best average test return"
     )
-    try:
-        history = train_dqn_with(module, b["steps_per_epoch"], b["epochs"], b["threshold"])
-    except Exception as e:
-        return failed_call(name, b["threshold"], e)
-    best = max(history)
-    ok = best >= b["threshold"]
-    return Check(
-        name,
-        ok,
-        f">= {b['threshold']:g}",
-        f"{best:.1f} after {len(history)} epochs",
-        "" if ok else "the target passes on its own, but DQN does not learn with it",
-    )
+    steps = b["steps_per_epoch"], b["epochs"], b["threshold"]
+    hint = "the target passes on its own, but DQN does not learn with it"
+    return learns(name, b["threshold"], lambda: train_dqn_with(module, *steps), hint)
 
 
 # --- p2.mpc ---------------------------------------------------------------------------------
