@@ -86,7 +86,10 @@ def _spinrl(steps: int) -> dict:
         exploration_fraction=ZOO["fraction"],
         eps_end=ZOO["final_eps"],
         hid=ZOO["net"],
-        double=False,
+        double=False,  # SB3's DQN: the max target, no dueling head, uniform 1-step replay
+        dueling=False,
+        prioritized=False,
+        n_step=1,
         loss="huber",
         max_grad_norm=10.0,
         num_test_episodes=0,
