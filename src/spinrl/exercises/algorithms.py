@@ -20,6 +20,7 @@ from spinrl.exercises.checks import (
     judge,
     learner_function,
     learns,
+    pendulum_config,
     show,
     skipped,
     train_until,
@@ -534,17 +535,7 @@ def train_td3_with(
 ) -> list[float]:
     """AverageTestEpRet per epoch of TD3 on Pendulum-v1 with the learner's losses, stopping
     once it reaches ``threshold``."""
-
-    cfg = td3.Config(
-        env="Pendulum-v1",
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        start_steps=start_steps,
-        update_after=start_steps,
-        num_test_episodes=5,
-        seed=seed,
-    )
-    td3.validate(cfg)
+    cfg = pendulum_config(td3, steps_per_epoch, epochs, start_steps, seed)
 
     def make_agent(obs_space, act_space):
         return _PluggedTD3(obs_space, act_space, cfg, module)

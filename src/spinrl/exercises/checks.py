@@ -123,6 +123,23 @@ def skipped(name: str, reason: str) -> Check:
     return Check(name, False, "to run", "not run", reason)
 
 
+def pendulum_config(algo, steps_per_epoch: int, epochs: int, start_steps: int, seed: int = 0):
+    """The validated Config of ``algo`` (spinrl.algos.td3 or .ddpg) for a training check on
+    Pendulum-v1: random actions and no updates for the first ``start_steps``, 5 test
+    episodes an epoch."""
+    cfg = algo.Config(
+        env="Pendulum-v1",
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        start_steps=start_steps,
+        update_after=start_steps,
+        num_test_episodes=5,
+        seed=seed,
+    )
+    algo.validate(cfg)
+    return cfg
+
+
 def train_until(algo: str, cfg, make_agent, threshold: float, loop_class=None) -> list[float]:
     """AverageTestEpRet per epoch of an off-policy run of ``cfg`` whose agent is
     ``make_agent(obs_space, act_space)`` (spinrl's, with the learner's piece plugged in),

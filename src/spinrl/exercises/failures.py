@@ -18,6 +18,7 @@ from spinrl.exercises.checks import (
     failed_call,
     learner_function,
     learns,
+    pendulum_config,
     show,
     skipped,
     train_until,
@@ -177,16 +178,7 @@ def train_ddpg_with(
     once it reaches ``threshold``."""
     from spinrl.algos import ddpg
 
-    cfg = ddpg.Config(
-        env="Pendulum-v1",
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        start_steps=start_steps,
-        update_after=start_steps,
-        num_test_episodes=5,
-        seed=seed,
-    )
-    ddpg.validate(cfg)
+    cfg = pendulum_config(ddpg, steps_per_epoch, epochs, start_steps, seed)
 
     def make_agent(obs_space, act_space):
         return _LearnerDDPG(module, obs_space, act_space, cfg)
