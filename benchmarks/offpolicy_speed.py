@@ -76,7 +76,7 @@ def _flops_per_update(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def _gemm_seconds(fn, repeats: int = 10) -> float:
+def _gemm_seconds(fn, repeats: int = 10, kernels: tuple[str, ...] = GEMMS) -> float:
     """Seconds that fn spends inside matrix-product kernels (torch profiler, self time),
     averaged over repeats."""
     from torch.profiler import ProfilerActivity, profile
@@ -85,7 +85,7 @@ def _gemm_seconds(fn, repeats: int = 10) -> float:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(repeats):
             fn()
-    micros = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in GEMMS)
+    micros = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in kernels)
     return micros * 1e-6 / repeats
 
 

@@ -54,6 +54,10 @@ ZOO = {
     ("td3", "MountainCarContinuous-v0"): (93.483, 0.075, 300_000),
     ("td3", "LunarLanderContinuous-v3"): (207.451, 67.562, 300_000),
     ("td3", "BipedalWalker-v3"): (305.990, 56.886, 1_000_000),
+    ("dqn", "CartPole-v1"): (500.0, 0.0, 50_000),
+    ("dqn", "Acrobot-v1"): (-76.639, 11.752, 100_000),
+    ("dqn", "MountainCar-v0"): (-100.849, 9.925, 120_000),
+    ("dqn", "LunarLander-v3"): (154.382, 79.241, 100_000),
 }
 
 
@@ -162,7 +166,7 @@ def report() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", nargs="+", default=["ppo", "sac", "td3"])
+    parser.add_argument("--algos", nargs="+", default=["ppo", "sac", "td3", "dqn"])
     parser.add_argument("--cells", nargs="+", help="algo:env pairs, instead of --algos")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--max-steps", type=int, default=10**9, help="cap on each run's budget")

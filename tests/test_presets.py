@@ -98,3 +98,25 @@ def test_named_presets_exist_for_every_algorithm():
     assert set(NAMED) == set(ALGOS)
     not_in_spinning_up = {"dqn", "pets", "mbpo"}  # Spinning Up shipped none of them
     assert all("spinningup" in NAMED[a] for a in ALGOS if a not in not_in_spinning_up)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="needs the atari extra")
+def test_dqn_on_any_atari_id_gets_the_zoos_atari_entry_and_flags_still_win(tmp_path):
+    from spinrl.algos import dqn
+
+    argv = ["--env", "ALE/Pong-v5", "--q-lr", "3e-4", "--data-dir", str(tmp_path)]
+    _, (trial,), _ = plan_runs("dqn", argv)
+    cfg = build_config(dqn.Config, trial.values)
+    # hyperparams/dqn.yml's atari entry, as SB3 reads it: learning_starts 100k -> the first
+    # update on the step after it, train_freq 4, target every 1000, epsilon to 0.01 over 10%
+    assert (cfg.replay_size, cfg.batch_size, cfg.start_steps, cfg.update_after) == (
+        100_000, 32, 100_000, 100_001,
+    )  # fmt: skip
+    assert (cfg.update_every, cfg.gradient_steps, cfg.target_update_every) == (4, 1, 1000)
+    assert (cfg.eps_end, cfg.exploration_fraction, cfg.hid) == (0.01, 0.1, ())
+    assert not (cfg.double or cfg.dueling or cfg.prioritized) and cfg.n_step == 1
+    assert cfg.q_lr == 3e-4 and trial.values["total_steps"] == 10_000_000
+    _, (trial,), _ = plan_runs("dqn", [*argv, "--total-steps", "5000"])
+    assert trial.values["total_steps"] == 5000  # the user's budget, not the zoo's
+    _, (plain,), _ = plan_runs("dqn", [*argv, "--preset", "none"])
+    assert "replay_size" not in plain.values

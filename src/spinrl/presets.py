@@ -394,8 +394,39 @@ for _game in MINATAR_GAMES:
         )
 
 
+# rl-baselines3-zoo's DQN for every Atari game (hyperparams/dqn.yml, its "atari" entry: Nature
+# CNN with a linear head on its 512 features, replay 100k, Adam 1e-4, batch 32, 100k random
+# steps first, target copied every 1000 steps, one update every 4 steps, epsilon 1 -> 0.01
+# over 10% of 10M steps; SB3's Huber loss and gradient norm 10). Where spinrl differs:
+# Gymnasium's AtariPreprocessing on ALE/...-v5 (sticky actions, life loss restarts nothing and
+# only ends the training episode; no FIRE reset) against SB3's AtariWrapper on NoFrameskip-v4
+# (docs/guide/images.md), and epochs of 10k steps end with greedy test episodes.
+_ATARI = _zoo_dqn(1e7, lr=1e-4, batch=32, buffer=100_000, starts=100_000, target=1000,
+                  train_freq=4, gradient_steps=1, fraction=0.1, final_eps=0.01, net=())  # fmt: skip
+ATARI_DQN = Tuned(
+    {**_ATARI.fields, "steps_per_epoch": 10_000},
+    ZOO.format("dqn") + ", its atari entry",
+    _ATARI.budget,
+    "Gymnasium's AtariPreprocessing on ALE/...-v5 (sticky actions) for SB3's AtariWrapper",
+)
+NAMED["dqn"]["atari"] = ATARI_DQN.fields
+
+
 def tuned(algo: str, env_id: str) -> Tuned | None:
-    return TUNED.get(algo, {}).get(env_id)
+    """The tuned settings for ``algo`` on ``env_id``, or None; DQN on any Atari id gets the
+    zoo's atari entry, as the zoo gives it to every game."""
+    entry = TUNED.get(algo, {}).get(env_id)
+    if entry is None and algo == "dqn":
+        from spinrl.envs import is_atari, register_namespace
+        from spinrl.errors import EnvError
+
+        try:
+            register_namespace(env_id)  # ALE/ ids exist once ale_py has registered them
+        except EnvError:
+            return None
+        if is_atari(env_id):
+            return ATARI_DQN
+    return entry
 
 
 def choices(algo: str) -> list[str]:
