@@ -77,6 +77,28 @@ MBPO_TINY = dict(
 )
 
 
+def falling_ensemble():
+    """A hand-built GaussianEnsemble with a termination head, over a 1-d observation and a
+    1-d action: every step leaves the observation where it is and pays reward 1 (noise
+    std e^-20); member 0 ends the episode where the action exceeds 0.5 (termination logit
+    100 relu(a) - 50), member 1 never (logit -50)."""
+    import torch
+
+    from spinrl.models import GaussianEnsemble
+
+    model = GaussianEnsemble(1, 1, members=2, hid=(1,), act="relu", termination_head=True)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+        model.weights[0][:, 1, 0] = 1.0  # hidden unit: relu(action)
+        # outputs: mean (delta obs, reward), log var (delta obs, reward), termination logit
+        model.biases[1][:, 0] = torch.tensor([0.0, 1.0, -1000.0, -1000.0, -50.0])
+        model.weights[1][0, 0, 4] = 100.0
+        model.max_log_var.fill_(0.5)
+        model.min_log_var.fill_(-40.0)
+    return model
+
+
 # --- Toy environments shared by several test files -------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """MBPO: branched model rollouts (from real states, k steps, stopped by the known termination
-rule), the k schedule, the real/model mixture of each SAC batch, and the algorithm on the
-shared lifecycle with SAC's own update."""
+rule or by the model's learned termination head), the k schedule, the real/model mixture of
+each SAC batch, and the algorithm on the shared lifecycle with SAC's own update."""
 
 import csv
 
@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import spinrl
-from conftest import MBPO_TINY
+from conftest import MBPO_TINY, falling_ensemble
 from spinrl.algos import mbpo, sac
 from spinrl.buffers import ReplayBuffer
+from spinrl.checkpoint import load_checkpoint
 from spinrl.cli import main
 from spinrl.evaluate import load_policy
 from test_faults import record
@@ -49,6 +50,34 @@ def test_branched_rollouts_start_at_real_states_last_k_steps_and_stop_at_termina
     assert all(int(m.max()) < 3 for m in model.members_seen)
 
 
+class Recording:
+    """A model that records the members each step used, and otherwise is ``model``."""
+
+    def __init__(self, model):
+        self.model, self.members, self.termination_head = model, model.members, True
+        self.members_seen = []
+
+    def step(self, obs, actions, members, generator=None):
+        self.members_seen.append(members)
+        return self.model.step(obs, actions, members, generator)
+
+
+def test_branched_rollouts_stop_where_the_learned_head_ends_them():
+    # falling_ensemble with action 1: member 0 ends every transition it makes, member 1
+    # none; so a rollout ends exactly at its first transition drawn from member 0.
+    model = Recording(falling_ensemble())
+    data = mbpo.branched_rollouts(
+        model, lambda obs: torch.ones(len(obs), 1), torch.zeros(64, 1), k=4,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    drawn = model.members_seen
+    assert [len(m) for m in drawn[1:]] == [int((m == 1).sum()) for m in drawn[:-1]]
+    expected = torch.cat([(m == 0).float() for m in drawn])
+    torch.testing.assert_close(data["terminated"], expected)
+    assert 0 < expected.sum() < len(expected)
+    torch.testing.assert_close(data["rewards"], torch.ones(len(expected)))
+
+
 def test_rollout_length_rises_linearly_with_the_epoch_as_the_papers_schedule():
     # MBPO's Hopper schedule (20, 100, 1, 15): k = 1 up to epoch 20, 15 from epoch 100.
     ks = [mbpo.rollout_length(e, (20, 100, 1, 15)) for e in (0, 20, 40, 60, 99, 100, 300)]
@@ -66,6 +95,21 @@ def test_each_sac_batch_holds_the_configured_share_of_real_transitions():
     for ratio, n_real in ((0.05, 10), (0.5, 100), (1.0, 200), (0.0, 0)):
         batch = mbpo.mixed_batch(real, imagined, 200, ratio, rng)
         assert len(batch["rewards"]) == 200 and batch["rewards"].sum().item() == n_real
+
+
+def test_mbpo_with_termination_learned_fits_a_head_and_ends_some_model_rollouts(tmp_path):
+    # InvertedPendulum-v5 under random actions ends within a few dozen steps: the replay
+    # holds real endings for the head to fit (with the dynamics), and the head's sampled
+    # flags end some model rollouts (the head's accuracy: test_models.py).
+    result = spinrl.mbpo(env="InvertedPendulum-v5", termination="learned",
+                         output_dir=str(tmp_path), verbose=False, **MBPO_TINY)  # fmt: skip
+    replay = result.replay
+    assert replay.terminated[: replay.size].sum() > 0
+    loop = load_checkpoint(tmp_path / "model.pt", kind="mbpo")["loop"]
+    assert loop["model"]["weights.1"].shape[-1] == 2 * (4 + 1) + 1  # the termination logit
+    imagined_ends = loop["imagined"]["terminated"]  # sampled by the head: some, not all
+    assert 0 < imagined_ends.mean() < 1
+    assert np.isfinite(result.last_row["LossModel"])
 
 
 def test_mbpo_runs_sacs_own_update_and_logs_the_model(tmp_path):
@@ -89,6 +133,8 @@ def test_mbpo_runs_sacs_own_update_and_logs_the_model(tmp_path):
         (["--real-ratio", "1.5"], "real_ratio must lie in [0, 1]"),
         (["--k-schedule", "[1,15,2,1]"], "k_schedule must be (a, b, min_k, max_k)"),
         (["--env", "MountainCarContinuous-v0"], "no known termination rule"),
+        (["--env", "MountainCarContinuous-v0", "--termination", "known"], "termination=learned"),
+        (["--termination", "sometimes"], "termination must be one of known, learned, never"),
     ],
 )
 def test_bad_mbpo_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):

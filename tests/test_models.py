@@ -1,6 +1,7 @@
-"""The probabilistic ensemble dynamics model: the Gaussian NLL and its gradient against the
-closed form, the batched ensemble against separate networks, and a fit that recovers a known
-linear system and its noise."""
+"""The probabilistic ensemble dynamics model: the Gaussian and Bernoulli NLLs and their
+gradients against the closed form, the batched ensemble against separate networks, a fit that
+recovers a known linear system and its noise, and a termination head that recovers a known
+termination rule."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from spinrl.models import GaussianEnsemble, gaussian_nll
+from spinrl.models import GaussianEnsemble, bernoulli_nll, gaussian_nll
 
 
 def test_gaussian_nll_and_its_gradient_against_the_closed_form():
@@ -87,3 +88,83 @@ def test_a_step_grouped_by_member_equals_each_row_through_its_own_member(balance
     expected = mean[members, rows] + var[members, rows].sqrt() * noise
     torch.testing.assert_close(next_obs, expected[:, :3], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(reward, expected[:, 3], rtol=1e-5, atol=1e-5)
+
+
+# --- The termination head ---------------------------------------------------------------------
+
+
+def test_bernoulli_nll_and_its_gradient_against_the_closed_form():
+    torch.manual_seed(3)
+    logit = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    target = (torch.rand(6, 4) < 0.3).double()
+    loss = bernoulli_nll(logit, target)
+    p = 1 / (1 + torch.exp(-logit.detach()))
+    expected = -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    torch.testing.assert_close(logit.grad, (p - target) / logit.numel())  # d/dlogit = p - t
+
+
+def test_the_head_leaves_the_gaussian_outputs_and_adds_one_logit_per_member():
+    # Built from the same seed, the head's ensemble draws one more output column in the last
+    # layer only; its Gaussian part is computed as the headless one's.
+    torch.manual_seed(4)
+    plain = GaussianEnsemble(2, 1, members=3, hid=(8,))
+    torch.manual_seed(4)
+    head = GaussianEnsemble(2, 1, members=3, hid=(8,), termination_head=True)
+    assert head.weights[-1].shape[-1] == plain.weights[-1].shape[-1] + 1
+    with torch.no_grad():
+        head.weights[-1][..., :-1].copy_(plain.weights[-1])
+        head.biases[-1][..., :-1].copy_(plain.biases[-1])
+    x = torch.randn(3, 5, 3)
+    for a, b in zip(plain(x), head(x), strict=True):
+        torch.testing.assert_close(a, b)
+    assert head.heads(x)[2].shape == (3, 5) and plain.heads(x)[2] is None
+    with pytest.raises(ValueError, match="terminated flags"):
+        head.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), np.zeros(4))
+
+
+def test_the_termination_head_recovers_a_known_termination_rule():
+    # x' = x + 0.5 a (observed with noise 0.05); the transition terminates iff |x'[0]| > 1.
+    # On held-out data the head's p > 0.5 must beat 95% accuracy, which predicting the
+    # majority class for every transition (about two thirds do not terminate) cannot reach.
+    rng = np.random.default_rng(5)
+    obs, act = rng.uniform(-1.5, 1.5, (4000, 2)), rng.uniform(-1, 1, (4000, 1))
+    moved = obs + 0.5 * np.concatenate([act, act], -1)
+    terminated = (np.abs(moved[:, 0]) > 1).astype(np.float32)
+    next_obs = moved + 0.05 * rng.standard_normal(moved.shape)
+    train, test = slice(0, 3000), slice(3000, None)
+    torch.manual_seed(5)
+    model = GaussianEnsemble(2, 1, members=2, hid=(64, 64), termination_head=True)
+    model.fit(obs[train], act[train], next_obs[train], np.zeros(3000),
+              terminated=terminated[train], epochs=40, batch_size=128, patience=10,
+              rng=rng)  # fmt: skip
+    _, _, p_end = model.predict(torch.as_tensor(obs[test]), torch.as_tensor(act[test]))
+    truth = terminated[test].astype(bool)
+    majority = max(truth.mean(), 1 - truth.mean())
+    for e in range(2):  # every member learned the rule
+        accuracy = ((p_end[e] > 0.5).numpy() == truth).mean()
+        assert accuracy > 0.95 > majority + 0.2, (accuracy, majority)
+    # step samples each row's flag from its member's probability: over many draws of one
+    # clear-cut state the share that ends is that probability
+    rows = 2000
+    state = torch.tensor([[0.9, 0.0]]).expand(rows, 2)
+    push = torch.ones(rows, 1)  # next x[0] = 1.4: terminates
+    *_, ended = model.step(state, push, torch.arange(rows) % 2, torch.Generator().manual_seed(0))
+    assert ended.float().mean() > 0.9
+
+
+def test_a_step_samples_each_rows_termination_from_its_own_member():
+    # After the Gaussian noise, step draws one uniform per row from the same generator and
+    # ends the row where it falls below that row's member's probability.
+    torch.manual_seed(6)
+    model = GaussianEnsemble(3, 1, members=4, hid=(16,), termination_head=True)
+    obs, actions = torch.randn(30, 3), torch.randn(30, 1)
+    members = torch.tensor([2] * 13 + [0] * 10 + [3] * 7)
+    *_, ended = model.step(obs, actions, members, torch.Generator().manual_seed(7))
+    _, _, p_end = model.predict(obs, actions)
+    gen = torch.Generator().manual_seed(7)
+    torch.randn(30, 4, generator=gen)  # the Gaussian noise comes first
+    uniform = torch.rand(30, generator=gen)
+    torch.testing.assert_close(ended, uniform < p_end[members, torch.arange(30)])
+    assert 0 < ended.sum() < 30  # an untrained head: some rows end, some do not

@@ -1,5 +1,6 @@
 """PETS: trajectory sampling (TS-1 and TS-inf member assignment, particles through an
-ensemble whose members disagree, termination), and the algorithm on the shared lifecycle:
+ensemble whose members disagree, termination by a known rule or a learned head, Hopper-v5's
+rule against Gymnasium), and the algorithm on the shared lifecycle:
 rows, a checkpoint that loads and plans, exact resume, bad input."""
 
 import csv
@@ -11,12 +12,19 @@ import pytest
 import torch
 
 import spinrl
-from conftest import PETS_TINY
+from conftest import PETS_TINY, falling_ensemble
 from spinrl.checkpoint import load_checkpoint
 from spinrl.cli import main
 from spinrl.errors import EnvError
 from spinrl.evaluate import load_policy
-from spinrl.planning import cem, member_assignment, pendulum_reward, sequence_returns
+from spinrl.planning import (
+    KNOWN_TERMINATIONS,
+    cem,
+    hopper_terminated,
+    member_assignment,
+    pendulum_reward,
+    sequence_returns,
+)
 from test_faults import _cli, _wait_rows, record
 
 # --- Trajectory sampling ----------------------------------------------------------------------
@@ -112,6 +120,48 @@ def test_a_terminated_particle_collects_no_more_reward():
     assert returns.tolist() == [4.0, 6.0, 1.0]
 
 
+def test_a_particle_the_learned_head_ends_collects_no_more_reward():
+    # falling_ensemble: reward 1 a step; member 0 ends the episode at the first action above
+    # 0.5, member 1 never. Two particles per sequence under TS-inf: one per member.
+    actions = torch.zeros(3, 5, 1)
+    actions[1, 2] = 1.0  # member 0's particle ends at step 3 (counted): 3 and 5
+    actions[2, 0] = 1.0  # member 0's particle ends at once: 1 and 5
+    returns = sequence_returns(falling_ensemble(), torch.zeros(1), actions, particles=2,
+                               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    torch.testing.assert_close(returns, torch.tensor([5.0, 4.0, 3.0]))
+
+
+def test_hoppers_known_termination_rule_is_gymnasiums():
+    # The rule on each next observation says what the env's terminated flag says, at every
+    # step: 8 episodes of random actions (they end by the torso's angle) and 3 that start
+    # from a torso set low by hand (z = 0.6; 0.68 falling at 3 m/s, which ends at z = 0.698;
+    # 0.72 falling, which bounces back). Random actions never reach |velocity| 100, the part
+    # of the rule clipped observations cannot see.
+    env = gym.make("Hopper-v5")
+    env.action_space.seed(0)
+    starts = [None] * 8 + [(0.6, 0.0), (0.68, -3.0), (0.72, -3.0)]
+    steps, causes = 0, []
+    for episode, start in enumerate(starts):
+        env.reset(seed=episode)
+        if start is not None:
+            sim = env.unwrapped
+            qpos, qvel = sim.data.qpos.copy(), sim.data.qvel.copy()
+            qpos[1], qvel[1] = start  # the torso's height and vertical velocity
+            sim.set_state(qpos, qvel)
+        for _ in range(1000):
+            next_obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            rule = hopper_terminated(torch.as_tensor(next_obs, dtype=torch.float64))
+            assert bool(rule) == terminated, (episode, next_obs)
+            steps += 1
+            if terminated:
+                causes.append("height" if next_obs[0] <= 0.7 else "angle")
+            if terminated or truncated:
+                break
+    assert len(causes) == 11 and causes.count("height") == 2 and steps > 200, (causes, steps)
+    assert KNOWN_TERMINATIONS["Hopper-v5"] is hopper_terminated
+    assert KNOWN_TERMINATIONS["HalfCheetah-v5"] is None  # "The Half Cheetah never terminates."
+
+
 def test_pendulums_known_reward_is_gymnasiums():
     env = gym.make("Pendulum-v1")
     obs, _ = env.reset(seed=0)
@@ -157,10 +207,24 @@ def test_the_given_model_runs_the_same_planner_on_the_true_dynamics(tmp_path):
         spinrl.pets(env="MountainCarContinuous-v0", model="given", verbose=False, **PETS_TINY)
 
 
+def test_pets_with_termination_learned_fits_a_head_and_its_checkpoint_plans_with_it(tmp_path):
+    # InvertedPendulum-v5 ends within a few dozen random steps: real endings for the head.
+    result = spinrl.pets(env="InvertedPendulum-v5", termination="learned",
+                         output_dir=str(tmp_path), verbose=False, **PETS_TINY)  # fmt: skip
+    assert result.replay.terminated[: result.replay.size].sum() > 0
+    assert np.isfinite(result.last_row["LossModel"])
+    loaded = load_policy(tmp_path)
+    assert loaded.actor.model.termination_head and loaded.actor.sampling["termination_fn"] is None
+    obs = np.array([0.0, 0.05, 0.1, -0.1], np.float32)
+    np.testing.assert_array_equal(loaded(obs), result.act(obs))
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--env", "CartPole-v1"], "pets cannot act in action space Discrete(2)"),
+        (["--env", "MountainCarContinuous-v0"], "learn one with termination=learned"),
+        (["--model", "given", "--termination", "learned"], "termination=learned needs model"),
         (["--particles", "3"], "particles (3) must split evenly over the 5 members"),
         (["--propagation", "ts2"], "propagation must be one of ts1, tsinf"),
         (["--num-envs", "2"], "num_envs must be 1"),

@@ -107,6 +107,21 @@ SETTINGS = {
         *("--model-train-freq", "20", "--rollouts-per-step", "2", "--k-schedule", "[0,4,1,3]"),
         *("--num-test-episodes", "1", "--max-ep-len", "20"),
     ],
+    # the learned termination head: its weights, and the flags it samples in planning and
+    # in model rollouts, on a task that terminates
+    ("pets", "InvertedPendulum-v5"): [
+        *("--termination", "learned", "--steps-per-epoch", "30", "--epochs", "10"),
+        *("--init-steps", "20", "--max-ep-len", "15", "--hid", "[8]", "--members", "2"),
+        *("--particles", "2", "--population", "8", "--elites", "2", "--iterations", "2"),
+        *("--horizon", "3", "--model-epochs", "2", "--num-test-episodes", "1"),
+    ],
+    ("mbpo", "InvertedPendulum-v5"): [
+        *("--termination", "learned", "--steps-per-epoch", "40", "--epochs", "8"),
+        *("--start-steps", "20", "--update-after", "20", "--updates-per-step", "1"),
+        *("--batch-size", "16", "--hid", "[8]", "--members", "2", "--model-hid", "[8]"),
+        *("--model-epochs", "2", "--model-train-freq", "20", "--rollouts-per-step", "2"),
+        *("--k-schedule", "[0,4,1,3]", "--num-test-episodes", "1", "--max-ep-len", "20"),
+    ],
 }
 
 

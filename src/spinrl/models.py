@@ -14,6 +14,18 @@ Each member trains on its own bootstrap resample of the data (aleatoric noise in
 variance, epistemic uncertainty in how the members disagree); a held-out share of the data
 stops training once its loss stops improving. ``step`` samples the next observation and
 reward from a chosen member per row, which is how trajectory sampling (TS-1, TS-inf) uses it.
+
+With ``termination_head=True`` each member also outputs the logit of a Bernoulli over "the
+transition terminated", trained jointly on the stored ``terminated`` flags (never on
+truncations: a time limit is not a state of the task):
+
+    loss += sum_e mean over the batch of -log Bernoulli(terminated; sigmoid(logit_e(x)))
+
+``step`` then also returns a terminated flag per row, *sampled* from its member's Bernoulli,
+as the next observation is sampled from its Gaussian: a particle whose member gives a fall
+probability of 0.3 ends in 3 of 10 futures, so a plan's mean return weighs each reward by the
+chance of still being alive, and the model data MBPO keeps ends as often as the model
+predicts. A threshold at p > 0.5 would instead count every risk below one half as none.
 """
 
 from __future__ import annotations
@@ -31,6 +43,13 @@ from spinrl.policies import activation
 LOG_2PI = math.log(2 * math.pi)
 
 
+def bernoulli_nll(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """-log Bernoulli(target; sigmoid(logit)), averaged over every element: the binary
+    cross-entropy -[t log p + (1 - t) log(1 - p)], p = sigmoid(logit), in its stable form
+    softplus(logit) - t logit."""
+    return F.binary_cross_entropy_with_logits(logit, target)
+
+
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor):
     """-log N(target; mean, exp(log_var)), averaged over every element:
     1/2 [log var + (target - mean)^2 / var + log 2 pi]."""
@@ -38,13 +57,15 @@ def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor
 
 
 class GaussianEnsemble(nn.Module):
-    """``members`` Gaussian MLPs from [obs, act] to [next_obs - obs, reward]."""
+    """``members`` Gaussian MLPs from [obs, act] to [next_obs - obs, reward]; with
+    ``termination_head``, each also outputs the logit of "terminated"."""
 
     def __init__(self, obs_dim: int, act_dim: int, members: int = 5, hid=(200, 200, 200),
-                 act: str = "silu") -> None:  # fmt: skip
+                 act: str = "silu", termination_head: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.obs_dim, self.act_dim, self.members = obs_dim, act_dim, members
-        sizes = [obs_dim + act_dim, *hid, 2 * (obs_dim + 1)]
+        self.termination_head = termination_head
+        sizes = [obs_dim + act_dim, *hid, 2 * (obs_dim + 1) + int(termination_head)]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in itertools.pairwise(sizes):
@@ -66,33 +87,49 @@ class GaussianEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs [E, B, in] -> (mean, bounded log variance), each [E, B, out]."""
+        return self.heads(x)[:2]
+
+    def heads(self, x: torch.Tensor):
+        """(mean, bounded log variance, termination logit [E, B] or None without the head)."""
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b, x, w)
             if i < len(self.weights) - 1:
                 x = self.act(x)
-        mean, log_var = x.chunk(2, dim=-1)
+        out = self.obs_dim + 1
+        logit = x[..., 2 * out] if self.termination_head else None
+        mean, log_var = x[..., : 2 * out].chunk(2, dim=-1)
         log_var = self.max_log_var - F.softplus(self.max_log_var - log_var)
         log_var = self.min_log_var + F.softplus(log_var - self.min_log_var)
-        return mean, log_var
+        return mean, log_var, logit
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The training loss on normalised [E, B, in] inputs and [E, B, out] targets."""
-        mean, log_var = self(x)
+    def loss(self, x: torch.Tensor, y: torch.Tensor, terminated: torch.Tensor | None = None):
+        """The training loss on normalised [E, B, in] inputs and [E, B, out] targets, and
+        with the termination head the [E, B] terminated flags (0 or 1)."""
+        mean, log_var, logit = self.heads(x)
         nll = sum(gaussian_nll(mean[e], log_var[e], y[e]) for e in range(self.members))
-        return nll + 0.01 * (self.max_log_var.sum() - self.min_log_var.sum())
+        loss = nll + 0.01 * (self.max_log_var.sum() - self.min_log_var.sum())
+        if logit is not None:
+            loss = loss + sum(bernoulli_nll(logit[e], terminated[e]) for e in range(self.members))
+        return loss
 
     def set_normalizers(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
         for name, data in (("in", inputs), ("out", targets)):
             getattr(self, f"{name}_mean").copy_(data.mean(0))
             getattr(self, f"{name}_std").copy_(data.std(0).clamp_min(1e-6))
 
-    def fit(self, obs, actions, next_obs, rewards, *, epochs: int = 50, batch_size: int = 256,
-            lr: float = 1e-3, holdout: float = 0.1, patience: int = 5,
+    def fit(self, obs, actions, next_obs, rewards, *, terminated=None, epochs: int = 50,
+            batch_size: int = 256, lr: float = 1e-3, holdout: float = 0.1, patience: int = 5,
             rng: np.random.Generator | None = None) -> float:  # fmt: skip
         """Train on transitions (arrays [N, ...]); returns the held-out loss (Gaussian NLL
-        in normalised units, averaged over the members) of the best epoch, whose parameters
-        are kept. Members see their own bootstrap resample of the training share."""
+        in normalised units, averaged over the members, plus the termination head's
+        Bernoulli NLL where it has one) of the best epoch, whose parameters are kept.
+        Members see their own bootstrap resample of the training share. ``terminated``:
+        the [N] flags the termination head learns (required with it, ignored without)."""
+        if self.termination_head and terminated is None:
+            raise ValueError("a model with a termination head needs the terminated flags")
         rng = rng or np.random.default_rng(0)
+        flags = terminated if self.termination_head else np.zeros(len(obs))  # unused without
+        done = torch.as_tensor(np.asarray(flags), dtype=torch.float32).reshape(-1)
         inputs = torch.as_tensor(np.concatenate([obs, actions], -1), dtype=torch.float32)
         deltas = np.concatenate([next_obs - obs, np.asarray(rewards).reshape(-1, 1)], -1)
         targets = torch.as_tensor(deltas, dtype=torch.float32)
@@ -108,11 +145,13 @@ class GaussianEnsemble(nn.Module):
             perm = torch.as_tensor(rng.permutation(len(train)))
             for start in range(0, len(train), batch_size):
                 idx = train[boot[:, perm[start : start + batch_size]]]  # [E, b]
-                loss = self.loss(x_all[idx], y_all[idx])
+                loss = self.loss(x_all[idx], y_all[idx], done[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            held = self.holdout_loss(x_all[hold], y_all[hold]) if n_hold else loss.item()
+            held = loss.item()
+            if n_hold:
+                held = self.holdout_loss(x_all[hold], y_all[hold], done[hold])
             if held < best - 1e-4:
                 best, waited = held, 0
                 best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
@@ -125,9 +164,12 @@ class GaussianEnsemble(nn.Module):
         return best
 
     @torch.no_grad()
-    def holdout_loss(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        mean, log_var = self(x.expand(self.members, *x.shape))
-        return float(gaussian_nll(mean, log_var, y.expand_as(mean)))
+    def holdout_loss(self, x: torch.Tensor, y: torch.Tensor, terminated=None) -> float:
+        mean, log_var, logit = self.heads(x.expand(self.members, *x.shape))
+        held = gaussian_nll(mean, log_var, y.expand_as(mean))
+        if logit is not None:
+            held = held + bernoulli_nll(logit, terminated.expand_as(logit))
+        return float(held)
 
     def normalize(self, inputs: torch.Tensor, targets: torch.Tensor | None = None):
         x = (inputs - self.in_mean) / self.in_std
@@ -136,18 +178,23 @@ class GaussianEnsemble(nn.Module):
     @torch.no_grad()
     def predict(self, obs: torch.Tensor, actions: torch.Tensor):
         """Every member's Gaussian over [next_obs, reward] in raw units: (mean, var), each
-        [E, B, obs_dim + 1], for observations and actions [B, ...]."""
+        [E, B, obs_dim + 1], for observations and actions [B, ...]; with the termination
+        head also each member's probability that the transition terminates, [E, B]."""
         x = self.normalize(torch.cat([obs, actions], -1).float())
-        mean, log_var = self(x.expand(self.members, *x.shape))
+        mean, log_var, logit = self.heads(x.expand(self.members, *x.shape))
         mean = mean * self.out_std + self.out_mean
         var = torch.exp(log_var) * self.out_std.square()
         offset = torch.cat([obs.float(), torch.zeros(*obs.shape[:-1], 1)], -1)
-        return mean + offset, var
+        if logit is None:
+            return mean + offset, var
+        return mean + offset, var, torch.sigmoid(logit)
 
     @torch.no_grad()
     def step(self, obs: torch.Tensor, actions: torch.Tensor, members: torch.Tensor,
              generator: torch.Generator | None = None):  # fmt: skip
-        """A sample of (next_obs, reward) per row, row i drawn from member ``members[i]``.
+        """A sample of (next_obs, reward) per row, row i drawn from member ``members[i]``;
+        with the termination head also a sampled terminated flag per row (bool), drawn after
+        the Gaussian noise from the same generator.
 
         Each member computes only its own rows: the rows are grouped by member into one
         [E, most rows of a member] batch (members with fewer rows repeat one of theirs), so
@@ -160,7 +207,7 @@ class GaussianEnsemble(nn.Module):
         valid = pos < counts[:, None]  # [E, m]: which slots hold a real row
         slot = (starts[:, None] + pos % counts.clamp_min(1)[:, None]).clamp_max(rows - 1)
         x = self.normalize(torch.cat([obs, actions], -1).float())
-        mean, log_var = self(x[order[slot]])
+        mean, log_var, logit = self.heads(x[order[slot]])
         target = order[slot[valid]]  # the row each valid slot belongs to
         mean = torch.empty(rows, mean.shape[-1]).index_copy_(0, target, mean[valid])
         log_var = torch.empty_like(mean).index_copy_(0, target, log_var[valid])
@@ -168,4 +215,8 @@ class GaussianEnsemble(nn.Module):
         mean[:, : self.obs_dim] += obs.float()
         std = torch.exp(0.5 * log_var) * self.out_std
         sample = mean + std * torch.randn(mean.shape, generator=generator)
-        return sample[:, : self.obs_dim], sample[:, self.obs_dim]
+        if logit is None:
+            return sample[:, : self.obs_dim], sample[:, self.obs_dim]
+        p_end = torch.sigmoid(torch.empty(rows).index_copy_(0, target, logit[valid]))
+        ended = torch.rand(rows, generator=generator) < p_end
+        return sample[:, : self.obs_dim], sample[:, self.obs_dim], ended

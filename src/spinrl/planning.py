@@ -15,8 +15,10 @@ The return of a sequence is the undiscounted sum of the model's rewards over the
 a probabilistic ensemble (spinrl.models) it is averaged over particles, sampled futures that
 each member moves in turn (trajectory sampling: TS-1 re-draws a particle's member at every
 step, TS-inf keeps it for the whole horizon). The reward comes from the model's reward head
-or from the task's known reward function; a particle stops collecting reward once the task's
-known termination rule says its episode ended (KNOWN_REWARDS, KNOWN_TERMINATIONS).
+or from the task's known reward function; a particle stops collecting reward once its
+episode ends, by the task's known termination rule (KNOWN_REWARDS, KNOWN_TERMINATIONS) or
+by the model's learned termination head (spinrl.models, ``termination_head``), which
+samples the ending with the particle's member.
 """
 
 from __future__ import annotations
@@ -86,10 +88,30 @@ def inverted_pendulum_terminated(next_obs: torch.Tensor) -> torch.Tensor:
     return ~torch.isfinite(next_obs).all(-1) | (next_obs[..., 1].abs() > 0.2)
 
 
+def hopper_terminated(next_obs: torch.Tensor) -> torch.Tensor:
+    """Hopper-v5's rule (default arguments): the episode ends when the hopper is unhealthy,
+    healthy being: the torso height z = observation[0] > 0.7, its angle |observation[1]| < 0.2,
+    and every element of observation[1:] inside (-100, 100) (all strict; NaN is unhealthy).
+
+    Gymnasium checks the last condition on the simulator's state (joint angles and the raw
+    velocities), while the observation's 6 velocities, observation[5:], are clipped to
+    [-10, 10]. On an observation that part of the rule can never fire, so the rule here misses
+    the one case where a velocity beyond +-100 alone ends an episode; the height and angle
+    conditions, which end nearly every episode, are exact."""
+    z, angle = next_obs[..., 0], next_obs[..., 1]
+    in_range = ((next_obs[..., 1:] > -100) & (next_obs[..., 1:] < 100)).all(-1)
+    return ~(in_range & (z > 0.7) & (angle > -0.2) & (angle < 0.2))
+
+
 # Rewards and termination rules as the Gymnasium docs state them, by env id. A termination
 # rule of None: the task never terminates (only its time limit ends an episode).
 KNOWN_REWARDS = {"Pendulum-v1": pendulum_reward}
-KNOWN_TERMINATIONS = {"Pendulum-v1": None, "InvertedPendulum-v5": inverted_pendulum_terminated}
+KNOWN_TERMINATIONS = {
+    "Pendulum-v1": None,
+    "HalfCheetah-v5": None,
+    "InvertedPendulum-v5": inverted_pendulum_terminated,
+    "Hopper-v5": hopper_terminated,
+}
 
 
 def known_reward(env_id: str):
@@ -105,8 +127,8 @@ def known_termination(env_id: str):
     if env_id not in KNOWN_TERMINATIONS:
         raise EnvError(
             f"no known termination rule for {env_id} (spinrl knows "
-            f"{', '.join(KNOWN_TERMINATIONS)}); for a task that never terminates, "
-            "set termination=never"
+            f"{', '.join(KNOWN_TERMINATIONS)}); learn one with termination=learned, or, "
+            "for a task that never terminates, set termination=never"
         )
     return KNOWN_TERMINATIONS[env_id]
 
@@ -138,6 +160,16 @@ def member_assignment(propagation: str, population: int, particles: int, members
     return (order % members).flatten(1).expand(horizon, -1)
 
 
+def model_step(model, obs, action, members=None, generator=None):
+    """One step of any model: (next_obs, reward, ended). An ensemble (a model with
+    ``members``) moves row i with member ``members[i]``; ``ended`` is the model's own sampled
+    terminated flag where it has a termination head (``model.termination_head``), else None."""
+    if members is None:
+        return *model.step(obs, action), None
+    out = model.step(obs, action, members, generator)
+    return out if getattr(model, "termination_head", False) else (*out, None)
+
+
 def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles: int = 1,
                      propagation: str = "tsinf", reward_fn=None, termination_fn=None,
                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
@@ -148,7 +180,8 @@ def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles:
     ensemble (a model with ``members``) moves particle i at step t with member
     ``member_assignment(...)[t, i]``; a given model with ``step(obs, action)``. The reward
     is ``reward_fn(obs, action, next_obs)`` where given (a known reward), else the model's.
-    A particle for which ``termination_fn(next_obs)`` holds collects no reward afterwards.
+    A particle for which ``termination_fn(next_obs)`` holds, or whose step the model's
+    termination head ends (see model_step), collects no reward afterwards.
     """
     population, horizon = actions.shape[:2]
     rows = population * particles
@@ -161,13 +194,13 @@ def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles:
     alive = torch.ones(rows, dtype=torch.bool)
     for t in range(horizon):
         action = actions[:, t]
-        if members is not None:
-            next_state, reward = model.step(state, action, assign[t], generator)
-        else:
-            next_state, reward = model.step(state, action)
+        member = assign[t] if members is not None else None
+        next_state, reward, ended = model_step(model, state, action, member, generator)
         if reward_fn is not None:
             reward = reward_fn(state, action, next_state)
         total = total + torch.where(alive, reward, 0.0)
+        if ended is not None:
+            alive = alive & ~ended
         if termination_fn is not None:
             alive = alive & ~termination_fn(next_state)
         state = next_state
@@ -257,8 +290,9 @@ class PlanningPolicy(nn.Module):
     start) with a generator seeded alike, so an observation always gets the same action.
 
     ``settings``: horizon, population, elites, iterations, momentum, particles, propagation,
-    and env, model ("learned" or "given"), reward and termination ("known" or not), from
-    which the known reward and termination rules are found again when it is rebuilt."""
+    and env, model ("learned" or "given"), reward and termination ("known", "learned" or
+    "never"), from which the known reward and termination rules, or the model's termination
+    head, are found again when it is rebuilt."""
 
     def __init__(self, model, action_space: gym.spaces.Box, settings: dict) -> None:
         super().__init__()
@@ -276,7 +310,8 @@ class PlanningPolicy(nn.Module):
             model = PendulumModel()
         else:
             model = GaussianEnsemble(spec["obs_dim"], action_space.shape[0],
-                                     settings["members"], spec["hid"], spec["act"])  # fmt: skip
+                                     settings["members"], spec["hid"], spec["act"],
+                                     settings["termination"] == "learned")  # fmt: skip
         return cls(model, action_space, settings)
 
     @torch.no_grad()
@@ -294,7 +329,8 @@ class PlanningPolicy(nn.Module):
 
 def sampling_rules(settings: dict) -> dict:
     """sequence_returns' particles, propagation, reward_fn and termination_fn for a
-    planner's ``settings`` (see PlanningPolicy)."""
+    planner's ``settings`` (see PlanningPolicy). With termination "learned" there is no
+    termination_fn: the model's termination head ends particles."""
     given = settings["model"] == "given"
     env = settings["env"]
     return {

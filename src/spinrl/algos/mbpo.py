@@ -5,8 +5,9 @@
         every model_train_freq env steps (from update_after on): refit the ensemble on all
             real transitions; from rollouts_per_step x model_train_freq real states, roll
             the policy out in the model for k steps (a random member per transition),
-            stopping where the task's known termination rule ends an episode; keep them in
-            the model buffer (model_retain_epochs epochs' worth)
+            stopping where an episode ends (the task's known rule, or the model's learned
+            termination head); keep them in the model buffer (model_retain_epochs epochs'
+            worth)
         act with the policy (SAC's exploration), store the real transition
         updates_per_step SAC updates per env step, each on a batch of real_ratio real and
             1 - real_ratio model transitions (SAC's own update, spinrl.algos.sac)
@@ -14,10 +15,12 @@
     k_schedule = (a, b, min_k, max_k).
 
 Short branched rollouts from real states keep the model's compounding error small while
-still multiplying the data SAC learns from. Rewards come from the model's reward head; the
-termination rule is the task's known one (none for Pendulum-v1; ``termination="never"`` for
-a task spinrl has no rule for and that never terminates). There is no learned termination
-head.
+still multiplying the data SAC learns from. Rewards come from the model's reward head. A
+model rollout ends by the task's known termination rule (``termination="known"``, the
+default: none for Pendulum-v1 and HalfCheetah-v5, the docs' rules for InvertedPendulum-v5 and
+Hopper-v5), by the ensemble's learned termination head (``"learned"``: a Bernoulli per member,
+fit to the real ``terminated`` flags with the dynamics, sampled per transition from the
+member that made it), or never (``"never"``, for a task that never terminates).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.models import GaussianEnsemble
 from spinrl.offpolicy import OffPolicyLoop, refuse_unflat, step_and_store
-from spinrl.planning import known_termination
+from spinrl.planning import known_termination, model_step
 from spinrl.policies import ACTIVATIONS
 from spinrl.run import Result, Run
 
@@ -71,8 +74,9 @@ class Config(sac.Config):
     k_schedule: (a, b, min_k, max_k): the rollout length k rises linearly from min_k at
         epoch a to max_k at epoch b.
     model_retain_epochs: epochs of model rollouts the model buffer keeps.
-    termination: "known" (the task's rule as its docs state it; none for Pendulum-v1) or
-        "never" (only time limits end episodes).
+    termination: "known" (the task's rule as its docs state it; none for Pendulum-v1 and
+        HalfCheetah-v5), "learned" (the ensemble's termination head) or "never" (only time
+        limits end episodes).
     """
 
     env: str = "Pendulum-v1"
@@ -117,8 +121,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError("model_lr must be positive and holdout in [0, 1)")
     if cfg.model_act not in ACTIVATIONS or any(h <= 0 for h in cfg.model_hid):
         raise ConfigError(f"model_act must be one of {', '.join(ACTIVATIONS)}, model_hid positive")
-    if cfg.termination not in ("known", "never"):
-        raise ConfigError(f"termination must be known or never, got {cfg.termination!r}")
+    if cfg.termination not in ("known", "learned", "never"):
+        raise ConfigError(
+            f"termination must be one of known, learned, never, got {cfg.termination!r}"
+        )
 
 
 def rollout_length(epoch: int, k_schedule) -> int:
@@ -133,16 +139,20 @@ def branched_rollouts(model, act, start_obs: torch.Tensor, k: int, termination_f
                       generator=None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Roll ``act`` (observations -> actions) out in ``model`` for k steps from each of
     ``start_obs`` [B, obs_dim], each transition from a member drawn at random; a rollout
-    stops after a transition the known termination rule ends. Every transition, as the
-    replay buffer stores them (obs, actions, rewards, next_obs, terminated)."""
+    stops after a transition that ``termination_fn`` (a known rule) or the model's own
+    termination head (sampled, see spinrl.planning.model_step) ends. Every transition, as
+    the replay buffer stores them (obs, actions, rewards, next_obs, terminated)."""
     obs, steps = start_obs, []
     for _ in range(k):
         if len(obs) == 0:
             break
         actions = act(obs)
         members = torch.randint(model.members, (len(obs),), generator=generator)
-        next_obs, rewards = model.step(obs, actions, members, generator)
-        ended = termination_fn(next_obs) if termination_fn else torch.zeros(len(obs), dtype=bool)
+        next_obs, rewards, ended = model_step(model, obs, actions, members, generator)
+        if ended is None:
+            ended = torch.zeros(len(obs), dtype=torch.bool)
+        if termination_fn is not None:
+            ended = ended | termination_fn(next_obs)
         steps.append((obs, actions, rewards, next_obs, ended.float()))
         obs = next_obs[~ended]
     keys = ("obs", "actions", "rewards", "next_obs", "terminated")
@@ -175,7 +185,7 @@ class MBPOLoop(OffPolicyLoop):
             raise
         act_dim = self.action_space.shape[0]
         self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.model_hid,
-                                      cfg.model_act)  # fmt: skip
+                                      cfg.model_act, cfg.termination == "learned")  # fmt: skip
         capacity = (cfg.rollouts_per_step * cfg.steps_per_epoch * cfg.model_retain_epochs
                     * cfg.k_schedule[3])  # fmt: skip
         self.imagined = ReplayBuffer(self.obs_dim, act_dim, capacity)
@@ -188,8 +198,9 @@ class MBPOLoop(OffPolicyLoop):
         cfg, real, n = self.cfg, self.replay, self.replay.size
         self.model_loss = self.model.fit(
             real.obs[:n], real.actions[:n], real.next_obs[:n], real.rewards[:n],
-            epochs=cfg.model_epochs, batch_size=cfg.model_batch_size, lr=cfg.model_lr,
-            holdout=cfg.holdout, patience=cfg.patience, rng=self.rng,
+            terminated=real.terminated[:n], epochs=cfg.model_epochs,
+            batch_size=cfg.model_batch_size, lr=cfg.model_lr, holdout=cfg.holdout,
+            patience=cfg.patience, rng=self.rng,
         )  # fmt: skip
         self.k = rollout_length(epoch, cfg.k_schedule)
         starts = real.sample(cfg.rollouts_per_step * cfg.model_train_freq, self.rng)["obs"]

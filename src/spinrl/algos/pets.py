@@ -13,9 +13,12 @@ There is no policy network: the planner is the policy. With ``model="given"`` th
 runs on the true dynamics (spinrl.planning.PendulumModel, Pendulum-v1 only) and nothing is
 learned, so the difference between the two runs' returns is the cost of the learned model's
 errors, the model bias. Rewards come from the model's reward head (``reward="learned"``) or
-from the task's known reward (``"known"``); a particle stops collecting reward once the task's
-known termination rule ends its episode (Pendulum-v1 has none; ``termination="never"`` for a
-task spinrl has no rule for and that never terminates). There is no learned termination head.
+from the task's known reward (``"known"``). A particle stops collecting reward once its
+episode ends: by the task's known termination rule (``termination="known"``, the default:
+none for Pendulum-v1 and HalfCheetah-v5, the docs' rules for InvertedPendulum-v5 and
+Hopper-v5), by the ensemble's learned termination head (``"learned"``: a Bernoulli per
+member, fit to the real ``terminated`` flags with the dynamics, sampled per particle), or
+never (``"never"``, for a task that never terminates).
 """
 
 from __future__ import annotations
@@ -59,8 +62,9 @@ class Config(RunConfig):
     init_steps: env steps with uniformly random actions before the planner acts.
     model: "learned" (the ensemble) or "given" (the true dynamics; Pendulum-v1 only).
     reward: "learned" (the model's reward head) or "known" (the task's reward function).
-    termination: "known" (the task's rule as its docs state it; none for Pendulum-v1) or
-        "never" (only time limits end episodes).
+    termination: "known" (the task's rule as its docs state it; none for Pendulum-v1 and
+        HalfCheetah-v5), "learned" (the ensemble's termination head) or "never" (only time
+        limits end episodes).
     members: ensemble members E.
     hid: hidden layer sizes of each member.
     act: activation of each member (silu is the paper's swish).
@@ -111,7 +115,7 @@ def validate(cfg: Config) -> None:
     choices = {
         "model": ("learned", "given"),
         "reward": ("learned", "known"),
-        "termination": ("known", "never"),
+        "termination": ("known", "learned", "never"),
         "propagation": PROPAGATIONS,
     }
     for name, allowed in choices.items():
@@ -119,6 +123,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(
                 f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}"
             )
+    if cfg.model == "given" and cfg.termination == "learned":
+        raise ConfigError("termination=learned needs model=learned (the true model has no head)")
     if cfg.num_envs != 1:
         raise ConfigError(
             f"pets plans for one env at a time: num_envs must be 1, not {cfg.num_envs}"
@@ -173,7 +179,8 @@ class PETSLoop(EnvLoop):
                 )
             self.model = PendulumModel()
         else:
-            self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.hid, cfg.act)
+            self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.hid, cfg.act,
+                                          cfg.termination == "learned")  # fmt: skip
         settings = planner_settings(cfg)
         self.sampling = sampling_rules(settings)  # EnvError where a known rule is missing
         seeds = self.rng.integers(0, 2**62, size=2)
@@ -208,8 +215,9 @@ class PETSLoop(EnvLoop):
         cfg, r, n = self.cfg, self.replay, self.replay.size
         self.model_loss = self.model.fit(
             r.obs[:n], r.actions[:n], r.next_obs[:n], r.rewards[:n],
-            epochs=cfg.model_epochs, batch_size=cfg.model_batch_size, lr=cfg.model_lr,
-            holdout=cfg.holdout, patience=cfg.patience, rng=self.rng,
+            terminated=r.terminated[:n], epochs=cfg.model_epochs,
+            batch_size=cfg.model_batch_size, lr=cfg.model_lr, holdout=cfg.holdout,
+            patience=cfg.patience, rng=self.rng,
         )  # fmt: skip
         self.fitted_at = self.steps
 
