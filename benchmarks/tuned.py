@@ -16,6 +16,12 @@ benchmark.md: one trained agent, evaluated for ~150k steps; the std is over its 
     .venv/bin/python benchmarks/tuned.py --algos ppo --max-steps 1000000 --workers 2
     .venv/bin/python benchmarks/tuned.py --cells ppo:CartPole-v1 sac:Pendulum-v1
     .venv/bin/python benchmarks/tuned.py --report      # the table from what is kept
+    .venv/bin/python benchmarks/tuned.py --sb3 dqn:CartPole-v1   # SB3 itself, same settings
+
+``--sb3`` trains Stable-Baselines3 itself on a DQN cell with the zoo's settings (read back
+from spinrl's table, so both sides get the same numbers), for the same seeds and the same
+evaluation, and keeps it as results/runs/tuned/sb3_<algo>_<env>_s<seed>.json: where a cell
+misses, the table then shows whether the source's own settings miss the same way.
 """
 
 from __future__ import annotations
@@ -110,11 +116,64 @@ def one_run(algo: str, env_id: str, seed: int, steps: int, eval_episodes: int) -
     return summary
 
 
+def sb3_run(algo: str, env_id: str, seed: int, eval_episodes: int) -> dict:
+    """SB3's DQN with the zoo's settings for env_id (spinrl.presets.TUNED, translated back)."""
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from spinrl.checkpoint import write_json
+    from spinrl.presets import tuned
+
+    torch.set_num_threads(1)
+    if algo != "dqn":
+        raise SystemExit("--sb3 covers the DQN cells")
+    entry = tuned(algo, env_id)
+    f = entry.fields
+    model = DQN(
+        "MlpPolicy",
+        make_vec_env(env_id, n_envs=1, seed=seed),
+        learning_rate=f["q_lr"],
+        batch_size=f["batch_size"],
+        buffer_size=f["replay_size"],
+        learning_starts=f["start_steps"],
+        gamma=f["gamma"],
+        target_update_interval=f["target_update_every"],
+        train_freq=f["update_every"],
+        gradient_steps=f["gradient_steps"] or -1,
+        exploration_fraction=f["exploration_fraction"],
+        exploration_final_eps=f["eps_end"],
+        policy_kwargs={"net_arch": list(f["hid"])},
+        seed=seed,
+        device="cpu",
+    )
+    start = time.perf_counter()
+    model.learn(total_timesteps=entry.budget)
+    seconds = time.perf_counter() - start
+
+    class Greedy:
+        def __call__(self, obs):
+            return model.predict(obs, deterministic=True)[0]
+
+    from spinrl.envs import make_env
+    from spinrl.run import run_episodes
+
+    env = make_env(env_id)
+    returns, _ = run_episodes(Greedy(), env, eval_episodes, seed=EVAL_SEED)
+    summary = {"algo": algo, "env": env_id, "seed": seed, "budget": entry.budget,
+               "seconds": seconds, "eval_returns": returns,
+               "eval_mean": statistics.fmean(returns), "library": "stable-baselines3"}  # fmt: skip
+    write_json(RUNS / f"sb3_{algo}_{env_id}_s{seed}.json", summary)
+    return summary
+
+
 def _fmt(x: float) -> str:
     return f"{x:.1f}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def report() -> str:
+def report(algos: tuple[str, ...] | None = None) -> str:
+    """The table of every cell, or of the cells of ``algos`` only."""
+    cells = {cell: figures for cell, figures in ZOO.items() if algos is None or cell[0] in algos}
     lines = [
         "# Tuned settings against rl-baselines3-zoo",
         "",
@@ -128,7 +187,7 @@ def report() -> str:
     ]
     reached = judged = 0
     machines: set[str] = set()
-    for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in ZOO.items():
+    for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in cells.items():
         runs = [
             json.loads(p.read_text())
             for s in SEEDS
@@ -156,6 +215,18 @@ def report() -> str:
             f"{len(runs)} | {_fmt(mean)} ± {_fmt(std)} | {_fmt(zoo_mean)} ± {_fmt(zoo_std)} | "
             f"{'yes' if ok else '**no**'}{cut} | {minutes:.1f} |"
         )
+    for (algo, env_id), (zoo_mean, zoo_std, _) in cells.items():
+        sb3 = [json.loads(p.read_text()) for s in SEEDS
+               if (p := RUNS / f"sb3_{algo}_{env_id}_s{s}.json").exists()]  # fmt: skip
+        if sb3:
+            means = [r["eval_mean"] for r in sb3]
+            lines += [
+                "",
+                f"Stable-Baselines3 itself with the same settings on {algo} {env_id}, seeds "
+                f"{', '.join(str(r['seed']) for r in sb3)}, evaluated the same way: "
+                f"{', '.join(_fmt(m) for m in means)} (mean {_fmt(statistics.fmean(means))}; "
+                f"the zoo's one published run: {_fmt(zoo_mean)} ± {_fmt(zoo_std)}).",
+            ]
     lines += [
         "",
         f"**{reached} of {judged} cells run reach the zoo's figure.** Measured on "
@@ -173,8 +244,15 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="only write the table")
+    parser.add_argument("--sb3", nargs="+", help="algo:env DQN cells to train with SB3 itself")
     args = parser.parse_args()
-    if not args.report:
+    if args.sb3:
+        for cell in args.sb3:
+            algo, env_id = cell.split(":", 1)
+            for seed in args.seeds:
+                r = sb3_run(algo, env_id, seed, args.eval_episodes)
+                print(f"SB3 {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
+    elif not args.report:
         cells = (
             [tuple(c.split(":", 1)) for c in args.cells]
             if args.cells
@@ -195,6 +273,7 @@ def main() -> None:
                 )
     text = report()
     (RESULTS / "tuned.md").write_text(text)
+    (RESULTS / "tuned_dqn.md").write_text(report(("dqn",)))  # the DQN page shows these
     print(text)
 
 
