@@ -1,137 +1,498 @@
-"""Part 2's plot: what a model buys in samples and what it costs in compute, on Pendulum-v1.
+"""Part 2's plot: what a model buys in samples and what it costs in compute.
 
-Five agents, each for the same number of env steps:
+Five agents on each task, every one for the task's budget of env steps (TASKS below):
 
-- ppo, sac: model-free, their defaults, except SAC's warm-up (1000 random steps, epochs of
-  1000 steps, as benchmarks/classic_control.py) and PPO's epochs of 1000 steps.
-- mbpo: SAC's update on real and model data, its defaults (1000 random steps).
-- pets: the learned ensemble and CEM with trajectory sampling, the slow test's settings
-  (tests/test_pets.py PETS_PENDULUM: 3 x 64 members, population 100, horizon 25, 5
-  particles, the known reward).
-- mpc: the same planner on the true dynamics (pets with model=given): no learning at all.
-  The gap between pets and mpc is the model bias.
+- ppo: model-free, on-policy; its defaults (--preset mujoco on HalfCheetah), epochs of 1000
+  steps on the small tasks. Its curve is the return of its training episodes (it has no
+  test episodes), the others' the test return.
+- sac: model-free, off-policy; Spinning Up's defaults, with a shorter warm-up for the budget.
+- mbpo: SAC's update on real and model data (branched rollouts of a learned ensemble).
+- pets: CEM with trajectory sampling on a learned probabilistic ensemble; the planner is the
+  policy. The reward is the task's known one where spinrl.planning.KNOWN_REWARDS has it
+  (Pendulum-v1), else the ensemble's learned reward head; the termination is the task's
+  known rule (spinrl.planning.KNOWN_TERMINATIONS: none for Pendulum-v1, the pole's angle
+  for InvertedPendulum-v5) or "never" for HalfCheetah-v5, which has no termination.
+- mpc: the same planner on the true dynamics (pets with model=given), nothing learned. spinrl
+  has the true dynamics for Pendulum-v1 only, so mpc runs there only; the gap between pets
+  and mpc is the learned model's bias.
 
-Each run's test return (the deterministic policy or the planner, 1 episode per epoch of
-1000 steps; 200 for pets and mpc, one episode) is plotted against env steps and against
-wall-clock seconds. Runs go to data/bench/part2/<agent>/<agent>_s<seed> (a finished run is
-skipped), the table to results/part2.md and the plot to results/part2_pendulum.png. Each run
-uses torch on 1 thread; timings depend on the CPU and on what else runs on it.
+Budgets (TASKS, one row per task, with why it fits): Pendulum-v1 5,000 steps (PETS and MBPO
+swing it up within 2-3k, SAC needs ~10-20k: the plot shows that gap); InvertedPendulum-v5
+5,000 (PETS, MBPO and SAC balance it within a few thousand steps); HalfCheetah-v5 20,000
+(the papers run 100k-400k steps; MBPO and PETS take 2-5 minutes per 1,000 steps on one core
+here, so 20k shows the early part of the curve only). Hopper-v5 is not used: PETS needs a
+known termination rule for a task that terminates, and spinrl has none for Hopper.
 
-Usage: .venv/bin/python benchmarks/part2.py [--steps 3000] [--seeds 0] [--agents ...]
+Cost, from --smoke's per-step times on a 2-core Zen 5 shared with two other jobs: about 0.5
+core-hours per seed on Pendulum-v1, 0.35 on InvertedPendulum-v5 and 2.8 on HalfCheetah-v5
+(PETS 1.6, MBPO 1.1), so about 18 core-hours for 5 seeds of everything.
+
+Each (task, agent, seed) run trains once, torch on 1 thread, without a run directory; its
+summary (budget, settings, env steps, test return, cumulative seconds and planning ms per env
+step for each epoch, CPU, date) is kept in results/runs/part2/<task>_<agent>_s<seed>.json,
+which is committed, so the report survives the machine. A kept run with the table's budget
+is not trained again; --report rebuilds the tables and plots from the kept JSONs alone.
+Planning time is measured by timing spinrl.planning.MPC.act in the worker (train and test
+steps alike), so it is the planner's own time, not the refits'.
+
+Aggregation (Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice"): for
+each (task, agent) the interquartile mean over seeds (scipy.stats.trim_mean(x, 0.25), the
+mean of the middle half; with 5 seeds, of the middle 3), with a 95% percentile bootstrap
+interval over seeds (scipy.stats.bootstrap, 2000 resamples; stratified by task means here
+that each task is resampled on its own, which it is, since each table is one task). Curves
+take the IQM and its interval at each epoch; on the wall-clock panel each epoch sits at the
+IQM of the seeds' cumulative seconds. python -m doctest benchmarks/part2.py checks the
+aggregation against an exact enumeration of every bootstrap resample.
+
+    .venv/bin/python benchmarks/part2.py --workers 2      # everything, 5 seeds: ~18 core-h
+    .venv/bin/python benchmarks/part2.py --tasks Pendulum-v1 --workers 2
+    .venv/bin/python benchmarks/part2.py --agents pets mpc --seeds 0 1
+    .venv/bin/python benchmarks/part2.py --report        # tables and plots from the kept JSONs
+    .venv/bin/python benchmarks/part2.py --smoke         # 400 steps of every cell, seed 0,
+                                                         # kept in /tmp, nothing committed
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
+
+from machine import cpu
+
 RESULTS = Path(__file__).parent / "results"
-DATA = Path("data/bench/part2")
-PETS = dict(hid=(64, 64, 64), population=100, elites=10, particles=5, iterations=4,
-            horizon=25, reward="known", num_test_episodes=1)  # fmt: skip
-AGENTS = {  # agent: (algo, overrides)
-    "ppo": ("ppo", dict(steps_per_epoch=1000)),
-    "sac": (
-        "sac",
-        dict(steps_per_epoch=1000, start_steps=1000, update_after=1000, num_test_episodes=1),
-    ),
-    "mbpo": ("mbpo", dict(num_test_episodes=1)),
-    "pets": ("pets", PETS),
-    "mpc": ("pets", dict(PETS, model="given", init_steps=0)),
+RUNS = RESULTS / "runs" / "part2"
+SEEDS = (0, 1, 2, 3, 4)
+AGENTS = ("ppo", "sac", "mbpo", "pets", "mpc")
+ALGO = {"ppo": "ppo", "sac": "sac", "mbpo": "mbpo", "pets": "pets", "mpc": "pets"}
+# The slow test's planner (tests/test_pets.py PETS_PENDULUM), cut for a CPU.
+PLANNER = dict(
+    hid=(64, 64, 64), population=100, elites=10, particles=5, iterations=4, num_test_episodes=1
+)
+
+# task: (budget in env steps, why it fits, {agent: overrides of its Config}); no row: n/a.
+# fmt: off
+TASKS = {
+    "Pendulum-v1": (5_000, "PETS and MBPO swing up within 2-3k steps; SAC needs 10-20k", {
+        "ppo": dict(steps_per_epoch=1000),
+        "sac": dict(steps_per_epoch=1000, start_steps=1000, update_after=1000,
+                    num_test_episodes=1),
+        "mbpo": dict(num_test_episodes=1),
+        "pets": dict(PLANNER, horizon=25, reward="known"),
+        "mpc": dict(PLANNER, horizon=25, reward="known", model="given", init_steps=0),
+    }),
+    "InvertedPendulum-v5": (5_000, "PETS, MBPO and SAC balance the pole within a few "
+                                   "thousand steps", {
+        "ppo": dict(steps_per_epoch=1000),
+        "sac": dict(steps_per_epoch=1000, start_steps=1000, update_after=1000,
+                    num_test_episodes=1),
+        "mbpo": dict(num_test_episodes=1),
+        # the reward (1 while the pole is up) is learned; the angle rule ends particles
+        "pets": dict(PLANNER, horizon=15, steps_per_epoch=1000, reward="learned",
+                     termination="known"),
+    }),
+    "HalfCheetah-v5": (20_000, "the early curve only: the papers run 100k-400k steps, and "
+                               "MBPO and PETS take 2-5 minutes per 1,000 steps on one core "
+                               "here", {
+        "ppo": dict(preset="mujoco"),
+        "sac": dict(steps_per_epoch=1000, start_steps=5000, update_after=1000,
+                    num_test_episodes=1),
+        # the MBPO paper's HalfCheetah (JannerM/mbpo examples/config/halfcheetah/0.py) but
+        # G = 10 SAC updates per step (paper 40) and 2,000 random steps (paper 5,000)
+        "mbpo": dict(start_steps=2000, update_after=2000, termination="never",
+                     k_schedule=(20, 150, 1, 1), target_entropy=-3.0, num_test_episodes=1),
+        # the PETS paper's model (5 x 3 x 200); no known reward: the head learns it. One
+        # particle per member (paper 20: 0.41 s per planned step here, against 0.12), and a
+        # test episode (1,000 planned steps) every 2,000 steps, to fit the budget
+        "pets": dict(steps_per_epoch=2000, init_steps=1000, reward="learned",
+                     termination="never", population=100, particles=5, horizon=15,
+                     iterations=5, num_test_episodes=1),
+    }),
 }
+# fmt: on
+
+# Published returns to draw beside the curves: task -> [(agent, source, env steps, return,
+# how it was read)]. Only figures with a source go here; see the report's note.
+PUBLISHED: dict[str, list[tuple[str, str, int, float, str]]] = {}
+
+# The table the previous version of this script wrote (commit ab75d0a, 2026-12-01): Pendulum-v1,
+# 3,000 env steps, seed 0; its runs lived in data/, which is gone, so no JSON is kept for them.
+EARLIER = (
+    "| ppo | -1292.4 | -1292.4 | 1 |",
+    "| sac | -1080.2 | -1268.0 | 62 |",
+    "| mbpo | -245.3 | -1033.0 | 968 |",
+    "| pets | -316.3 | -206.5 | 1043 |",
+    "| mpc | -320.0 | -205.3 | 273 |",
+)
+SMOKE = dict(steps=400, steps_per_epoch=200, warmup=100)
 
 
-def run_one(agent: str, seed: int, steps: int) -> list[dict]:
-    """The run's progress rows (env steps, test return, seconds), training it if needed."""
+def iqm(values) -> float:
+    """Interquartile mean: the mean of the middle half (25% trimmed from each end).
+
+    >>> iqm([1.0, 2.0, 3.0, 4.0, 100.0])   # 5 values: the middle 3
+    3.0
+    >>> iqm([float("nan"), 2.0, 4.0])       # NaNs (seeds with no episode) are left out
+    3.0
+    """
+    from scipy.stats import trim_mean
+
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(trim_mean(x, 0.25)) if len(x) else math.nan
+
+
+def iqm_ci(values, confidence: float = 0.95, resamples: int = 2000, seed: int = 0):
+    """(IQM, low, high): the IQM over seeds and its percentile bootstrap interval.
+
+    The interval is the (2.5, 97.5) percentiles of the IQM of resamples drawn with
+    replacement from the seeds. Against an exact enumeration of all 5**5 resamples of 5 seeds
+    (exact: [1/3, 50/3]; a 90% interval would be [2/3, 41/3], the range [0, 20]):
+
+    >>> import itertools
+    >>> x = [0.0, 1.0, 3.0, 10.0, 20.0]
+    >>> exact = [iqm(r) for r in itertools.product(x, repeat=5)]
+    >>> value, low, high = iqm_ci(x, resamples=20000)
+    >>> round(value, 3), bool(abs(low - np.percentile(exact, 2.5)) < 0.2)
+    (4.667, True)
+    >>> bool(abs(high - np.percentile(exact, 97.5)) < 0.2)
+    True
+    >>> iqm_ci([5.0, 5.0, 5.0])             # no spread, no interval to draw
+    (5.0, 5.0, 5.0)
+    """
+    from scipy.stats import bootstrap, trim_mean
+
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    value = iqm(x)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return value, value, value
+    interval = bootstrap(
+        (x,),
+        lambda s, axis: trim_mean(s, 0.25, axis=axis),
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
+    return value, float(interval.low), float(interval.high)
+
+
+def summary_path(runs: Path, task: str, agent: str, seed: int) -> Path:
+    return runs / f"{task}_{agent}_s{seed}.json"
+
+
+def cell_settings(task: str, agent: str, smoke: bool) -> tuple[int, dict]:
+    """(budget, Config overrides) of one cell; --smoke shortens the budget and warm-ups."""
+    budget, _, agents = TASKS[task]
+    settings = dict(agents[agent])
+    if not smoke:
+        return budget, settings
+    settings["max_ep_len"] = SMOKE["warmup"]  # short test episodes too
+    if "preset" not in settings:
+        settings["steps_per_epoch"] = SMOKE["steps_per_epoch"]
+    for name in ("start_steps", "update_after", "init_steps"):
+        if settings.get(name):
+            settings[name] = SMOKE["warmup"]
+    if ALGO[agent] == "mbpo":
+        settings.update(
+            start_steps=SMOKE["warmup"],
+            update_after=SMOKE["warmup"],
+            model_train_freq=SMOKE["warmup"],
+        )
+    if ALGO[agent] == "pets" and "init_steps" not in settings:
+        settings["init_steps"] = SMOKE["warmup"]
+    if agent == "ppo":
+        settings["minibatch_size"] = SMOKE["warmup"] // 2
+    return SMOKE["steps"], settings
+
+
+class PlanningClock:
+    """Seconds spent in, and calls of, spinrl.planning.MPC.act in this process."""
+
+    def __init__(self) -> None:
+        from spinrl.planning import MPC
+
+        self.seconds, self.calls, self.original = 0.0, 0, MPC.act
+        clock = self
+
+        def timed_act(planner, obs):
+            start = time.perf_counter()
+            action = clock.original(planner, obs)
+            clock.seconds += time.perf_counter() - start
+            clock.calls += 1
+            return action
+
+        MPC.act = timed_act
+
+    def close(self) -> None:
+        from spinrl.planning import MPC
+
+        MPC.act = self.original
+
+
+def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool) -> dict:
+    """Train one cell for its budget and keep its summary; the summary."""
     import torch
 
     import spinrl
-    from spinrl.logger import prepare_run_dir
+    from spinrl.checkpoint import write_json
 
     torch.set_num_threads(1)
-    algo, overrides = AGENTS[agent]
-    run_dir = DATA / agent / f"{agent}_s{seed}"
-    done = run_dir / "done.json"
-    if not (done.exists() and json.loads(done.read_text())["steps"] == steps):
-        prepare_run_dir(run_dir, overwrite=True)
-        getattr(spinrl, algo)(env="Pendulum-v1", seed=seed, total_steps=steps,
-                              output_dir=str(run_dir), verbose=False, **overrides)  # fmt: skip
-        done.write_text(json.dumps({"steps": steps}))
-    with open(run_dir / "progress.csv") as f:
-        key = "AverageTestEpRet" if algo != "ppo" else "AverageEpRet"
-        return [
-            {"steps": int(r["TotalEnvInteracts"]), "ret": float(r[key]), "time": float(r["Time"])}
-            for r in csv.DictReader(f)
-        ]
+    budget, settings = cell_settings(task, agent, smoke)
+    key = "AverageEpRet" if agent == "ppo" else "AverageTestEpRet"
+    epochs: list[dict] = []
+    clock = PlanningClock() if ALGO[agent] == "pets" else None
+    start, cpu_start = time.perf_counter(), time.process_time()
+    marks = [0.0, 0]  # planning seconds and calls at the end of the last epoch
+
+    def record(run) -> bool:
+        row = run.last_row
+        ret = row.get(key)
+        epoch = {
+            "steps": int(row["TotalEnvInteracts"]),
+            "return": None if ret is None or math.isnan(ret) else float(ret),
+            "seconds": time.perf_counter() - start,
+        }
+        if clock is not None:
+            calls = clock.calls - marks[1]
+            epoch["plan_ms"] = 1000 * (clock.seconds - marks[0]) / calls if calls else None
+            marks[:] = [clock.seconds, clock.calls]
+        epochs.append(epoch)
+        return False
+
+    try:
+        getattr(spinrl, ALGO[agent])(
+            env=task, seed=seed, total_steps=budget, verbose=False, callback=record, **settings
+        )
+    finally:
+        if clock is not None:
+            clock.close()
+    summary = {
+        "task": task,
+        "agent": agent,
+        "algo": ALGO[agent],
+        "seed": seed,
+        "budget": budget,
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        "return_key": key,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
+        "plan_ms": 1000 * clock.seconds / clock.calls if clock and clock.calls else None,
+        "epochs": epochs,
+        "cpu": cpu(),
+        "torch_threads": 1,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    write_json(summary_path(Path(runs), task, agent, seed), summary)
+    return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
-    parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args()
-    curves = {}
-    for agent in args.agents:
-        for seed in args.seeds:
-            start = time.time()
-            curves[agent, seed] = run_one(agent, seed, args.steps)
-            print(f"{agent} seed {seed}: {time.time() - start:.0f} s", flush=True)
-    write(curves, args)
+def kept(runs: Path, task: str, agent: str, seeds, budget: int) -> list[dict]:
+    """The kept summaries of a cell at ``budget``."""
+    found = []
+    for seed in seeds:
+        path = summary_path(runs, task, agent, seed)
+        if path.exists() and (summary := json.loads(path.read_text()))["budget"] == budget:
+            found.append(summary)
+    return found
 
 
-def write(curves: dict, args) -> None:
+def returns_of(summary: dict) -> np.ndarray:
+    return np.array([math.nan if e["return"] is None else e["return"] for e in summary["epochs"]])
+
+
+def final_return(summary: dict) -> float:
+    """The last epoch's return that exists (PPO's envs do not finish an episode every epoch)."""
+    rets = returns_of(summary)
+    rets = rets[~np.isnan(rets)]
+    return float(rets[-1]) if len(rets) else math.nan
+
+
+def last5(summary: dict) -> float:
+    rets = returns_of(summary)[-5:]
+    return float(np.nanmean(rets)) if (~np.isnan(rets)).any() else math.nan
+
+
+def curve(summaries: list[dict]):
+    """Per epoch: env steps, IQM of the cumulative seconds, IQM of the return, low, high."""
+    length = min(len(s["epochs"]) for s in summaries)
+    rows = []
+    for i in range(length):
+        rets = [returns_of(s)[i] for s in summaries]
+        if all(math.isnan(r) for r in rets):
+            continue
+        seconds = iqm([s["epochs"][i]["seconds"] for s in summaries])
+        rows.append((summaries[0]["epochs"][i]["steps"], seconds, *iqm_ci(rets)))
+    return [np.array(column) for column in zip(*rows, strict=True)] if rows else None
+
+
+def _fmt(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.1f}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> str:
+    """Write part2.md and one part2_<task>.png per task from the kept summaries; the md."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    where = runs.relative_to(RESULTS.parent) if runs.is_relative_to(RESULTS.parent) else runs
     lines = [
-        f"# Part 2 on Pendulum-v1: {args.steps} env steps, seeds {args.seeds}",
+        "# Part 2: what a model buys in samples and costs in compute",
         "",
-        "Test return of the last epoch (mean over seeds; PPO: its training episodes), the best",
-        "epoch, and the wall-clock seconds of the whole run (`benchmarks/part2.py`; CPU and",
-        "load as stated by the run).",
-        "",
-        "| agent | final test return | mean of the last 5 epochs | best | seconds |",
-        "|---|---|---|---|---|",
+        "Written by `benchmarks/part2.py --report` from the run summaries kept in "
+        f"`{where}/` (the script's docstring has the settings). Each cell: the "
+        f"interquartile mean (IQM) over seeds {list(seeds)} with its 95% percentile bootstrap "
+        "interval; final return = each seed's last epoch (1 test episode; PPO: its training "
+        "episodes); last 5 = each seed's mean over its last 5 epochs, then the IQM; seconds = "
+        "the whole run, torch on 1 thread; planning = ms per planned env step (pets, mpc).",
     ]
-    fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(11, 4))
-    for agent in args.agents:
-        runs = [curves[agent, seed] for seed in args.seeds]
-        # the last epoch that finished an episode (PPO's 8 envs do not finish one every epoch)
-        finals = [next((r["ret"] for r in reversed(run) if not math.isnan(r["ret"])), math.nan)
-                  for run in runs]  # fmt: skip
-        best = [max((r["ret"] for r in run if not math.isnan(r["ret"])), default=math.nan)
-                for run in runs]  # fmt: skip
-        seconds = [run[-1]["time"] for run in runs]
-        last5 = [statistics.mean(r["ret"] for r in run[-5:] if not math.isnan(r["ret"]))
-                 for run in runs]  # fmt: skip
-        lines.append(
-            f"| {agent} | {statistics.mean(finals):.1f} | {statistics.mean(last5):.1f} "
-            f"| {statistics.mean(best):.1f} | {statistics.mean(seconds):.0f} |"
-        )
-        for i, run in enumerate(runs):
-            label = agent if i == 0 else None
-            color = f"C{args.agents.index(agent)}"
-            steps, rets = [r["steps"] for r in run], [r["ret"] for r in run]
-            by_steps.plot(steps, rets, "o-", color=color, label=label)
-            by_time.plot([r["time"] for r in run], rets, "o-", color=color, label=label)
-    by_steps.set(xlabel="env steps", ylabel="test return", title="samples")
-    by_time.set(xlabel="wall-clock seconds", xscale="log", title="compute")
-    by_steps.legend()
-    fig.tight_layout()
-    fig.savefig(out / "part2_pendulum.png", dpi=100)
-    (out / "part2.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    machines: set[str] = set()
+    for task in tasks:
+        _, why, cells = TASKS[task]
+        budget = cell_settings(task, next(iter(cells)), smoke)[0]
+        lines += [
+            "",
+            f"## {task}: {budget:,} env steps",
+            "",
+            f"Budget: {why}.",
+            "",
+            "| agent | seeds | final return [95% CI] | last 5 epochs | seconds "
+            "| planning ms/step |",
+            "|---|---|---|---|---|---|",
+        ]
+        fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(11, 4))
+        drawn = False
+        for agent in agents:
+            color = f"C{AGENTS.index(agent)}"
+            if agent not in cells:
+                lines.append(
+                    f"| {agent} | | n/a: spinrl has the true dynamics of Pendulum-v1 only | | | |"
+                )
+                continue
+            summaries = kept(runs, task, agent, seeds, budget)
+            if not summaries:
+                lines.append(f"| {agent} | 0 | not run yet | | | |")
+                continue
+            machines |= {s["cpu"] for s in summaries}
+            value, low, high = iqm_ci([final_return(s) for s in summaries])
+            plan = [s["plan_ms"] for s in summaries if s.get("plan_ms") is not None]
+            lines.append(
+                f"| {agent} | {len(summaries)} | {_fmt(value)} [{_fmt(low)}, {_fmt(high)}] | "
+                f"{_fmt(iqm([last5(s) for s in summaries]))} | "
+                f"{iqm([s['seconds'] for s in summaries]):.0f} | "
+                f"{_fmt(iqm(plan)) if plan else ''} |"
+            )
+            if (rows := curve(summaries)) is None:
+                continue
+            steps, seconds, mid, low, high = rows
+            drawn = True
+            for axis, x in ((by_steps, steps), (by_time, seconds)):
+                axis.plot(x, mid, "o-", color=color, markersize=3, label=agent)
+                axis.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        for agent, source, steps, value, _ in PUBLISHED.get(task, []):
+            color, label = f"C{AGENTS.index(agent)}", f"{agent}, {source}: {value:g} at {steps:,}"
+            if steps <= budget:  # a point where the budget reaches it, else a level to aim at
+                by_steps.plot(steps, value, "*", color=color, markersize=12, label=label)
+            else:
+                by_steps.axhline(value, color=color, linestyle=":", label=label)
+        by_steps.set(xlabel="env steps", ylabel="return (IQM, 95% CI)", title=task)
+        by_time.set(xlabel="wall-clock seconds (1 thread)", xscale="log", title="compute")
+        by_time.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if by_steps.get_legend_handles_labels()[0]:
+            by_steps.legend(fontsize=8)
+        fig.tight_layout()
+        if drawn:  # no plot of a task with nothing kept
+            fig.savefig(out / f"part2_{task.split('-')[0].lower()}.png", dpi=100)
+        plt.close(fig)
+    lines += ["", f"Measured on: {'; '.join(sorted(machines)) or 'nothing kept yet'}."]
+    lines += ["", "## Published figures", ""]
+    published = [(task, *row) for task in tasks for row in PUBLISHED.get(task, [])]
+    lines += [
+        f"- {task}, {agent}: {value:g} at {steps:,} env steps ({source}; {how})"
+        for task, agent, source, steps, value, how in published
+    ] or [
+        "None drawn yet: no return of the MBPO paper (Janner et al. 2019) or the PETS paper "
+        "(Chua et al. 2018) at a stated step count could be checked against a source when this "
+        "script was written (both report learning curves, on MuJoCo v2-era tasks); PUBLISHED "
+        "in the script takes them, with how each was read. The PETS paper's abstract (NeurIPS "
+        "version) states its claim in samples: on half-cheetah PETS matches the asymptotic "
+        "return of model-free methods with 8 and 125 times fewer samples than SAC and PPO.",
+    ]
+    lines += [
+        "",
+        "## Earlier: Pendulum-v1, 3,000 env steps, seed 0 (the previous script, commit ab75d0a)",
+        "",
+        "Those runs lived in data/, which is gone, so no summary is kept and the tables above do "
+        "not include them: test return of the last epoch (PPO: training episodes), mean of the "
+        "last 5 epochs, seconds of the run. Their curves: `part2_pendulum_3k_seed0.png`.",
+        "",
+        "| agent | final return | last 5 epochs | seconds |",
+        "|---|---|---|---|",
+        *EARLIER,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at a time")
+    parser.add_argument("--report", action="store_true", help="only write tables and plots")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE['steps']} steps per cell, seed 0, in /tmp/part2_smoke",
+    )
+    args = parser.parse_args()
+    if args.workers < 1:
+        parser.exit(2, "part2.py: --workers must be >= 1\n")
+    runs, out = RUNS, RESULTS
+    if args.smoke:
+        runs = out = Path("/tmp/part2_smoke")
+        args.seeds = [0]
+    runs.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        jobs = [
+            (task, agent, seed, str(runs), args.smoke)
+            for task in args.tasks
+            for agent in args.agents
+            if agent in TASKS[task][2]
+            for seed in args.seeds
+            if not kept(runs, task, agent, [seed], cell_settings(task, agent, args.smoke)[0])
+        ]
+        failed = 0
+        with ProcessPoolExecutor(args.workers) as pool:
+            futures = {pool.submit(one_run, *job): job for job in jobs}
+            for future in as_completed(futures):
+                task, agent, seed = futures[future][:3]
+                try:
+                    s = future.result()
+                except Exception as e:  # one cell's failure does not stop the others
+                    failed += 1
+                    print(f"{task} {agent} seed {seed}: failed: {type(e).__name__}: {e}")
+                    continue
+                plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
+                print(
+                    f"{task} {agent} seed {seed}: {s['budget']} steps, final "
+                    f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}",
+                    flush=True,
+                )
+        if failed:
+            parser.exit(1, f"part2.py: {failed} of {len(jobs)} runs failed\n")
+    text = report(runs, out, args.tasks, args.agents, args.seeds, args.smoke)
+    (out / "part2.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
