@@ -170,14 +170,29 @@ def model_step(model, obs, action, members=None, generator=None):
     return out if getattr(model, "termination_head", False) else (*out, None)
 
 
+def rollout(model, obs, actions, members=None, generator=None):
+    """H steps of any model from observations [B, obs_dim] under the actions [H, B, A]:
+    (next_obs [H, B, obs_dim], reward [H, B], ended [H, B] or None), as model_step gives
+    them step by step; an ensemble's ``members`` [H, B] as in member_assignment. A model with
+    a ``rollout`` of its own (spinrl.models.GaussianEnsemble) runs the horizon itself."""
+    if members is not None and hasattr(model, "rollout"):
+        return model.rollout(obs, actions, members, generator)
+    steps = []
+    for t in range(len(actions)):
+        member = members[t] if members is not None else None
+        obs, reward, ended = model_step(model, obs, actions[t], member, generator)
+        steps.append((obs, reward, ended))
+    return tuple(None if x[0] is None else torch.stack(x) for x in zip(*steps, strict=True))
+
+
 def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles: int = 1,
                      propagation: str = "tsinf", reward_fn=None, termination_fn=None,
                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
     """The return of each of P action sequences [P, H, A] from one observation [obs_dim]:
     the model's summed rewards over the horizon, averaged over ``particles`` sampled futures.
 
-    All P x particles futures move together, one batched model step per time step. An
-    ensemble (a model with ``members``) moves particle i at step t with member
+    All P x particles futures move together, one batched model step per time step (see
+    rollout). An ensemble (a model with ``members``) moves particle i at step t with member
     ``member_assignment(...)[t, i]``; a given model with ``step(obs, action)``. The reward
     is ``reward_fn(obs, action, next_obs)`` where given (a known reward), else the model's.
     A particle for which ``termination_fn(next_obs)`` holds, or whose step the model's
@@ -185,25 +200,24 @@ def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles:
     """
     population, horizon = actions.shape[:2]
     rows = population * particles
-    state = obs.expand(rows, *obs.shape)
-    actions = actions.repeat_interleave(particles, 0)  # particles of a sequence are adjacent
-    members = getattr(model, "members", None)
+    actions = actions.repeat_interleave(particles, 0).transpose(0, 1)  # [H, rows, A]
+    members = getattr(model, "members", None)  # (a sequence's particles are adjacent rows)
     if members is not None:
-        assign = member_assignment(propagation, population, particles, members, horizon, generator)
-    total = torch.zeros(rows, dtype=actions.dtype)
-    alive = torch.ones(rows, dtype=torch.bool)
-    for t in range(horizon):
-        action = actions[:, t]
-        member = assign[t] if members is not None else None
-        next_state, reward, ended = model_step(model, state, action, member, generator)
-        if reward_fn is not None:
-            reward = reward_fn(state, action, next_state)
-        total = total + torch.where(alive, reward, 0.0)
-        if ended is not None:
-            alive = alive & ~ended
-        if termination_fn is not None:
-            alive = alive & ~termination_fn(next_state)
-        state = next_state
+        members = member_assignment(propagation, population, particles, members, horizon,
+                                    generator)  # fmt: skip
+    next_states, rewards, ended = rollout(model, obs.expand(rows, *obs.shape), actions, members,
+                                          generator)  # fmt: skip
+    every_step = lambda fn, *xs: fn(*(x.flatten(0, 1) for x in xs)).view(horizon, rows)  # noqa: E731
+    if reward_fn is not None:  # the known reward, over the whole [H, rows] at once
+        states = torch.cat([obs.expand(1, rows, *obs.shape), next_states[:-1]])
+        rewards = every_step(reward_fn, states, actions, next_states)
+    if termination_fn is not None:
+        known = every_step(termination_fn, next_states)
+        ended = known if ended is None else ended | known
+    if ended is not None:  # a particle collects the reward of its last step, not after
+        alive = torch.cat([torch.ones(1, rows, dtype=torch.bool), ~ended[:-1]]).cummin(0).values
+        rewards = torch.where(alive, rewards, 0.0)
+    total = rewards.sum(0)
     total = torch.nan_to_num(total, nan=-1e10, neginf=-1e10)  # a diverging future is the worst
     return total.view(population, particles).mean(1)
 
