@@ -198,29 +198,29 @@ def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles:
     ``member_assignment(...)[t, i]``; a given model with ``step(obs, action)``. The reward
     is ``reward_fn(obs, action, next_obs)`` where given (a known reward), else the model's.
     A particle for which ``termination_fn(next_obs)`` holds, or whose step the model's
-    termination head ends (see model_step), collects no reward afterwards.
+    termination head ends (see model_step), collects no reward afterwards. Both rules see
+    the whole imagined trajectory at once, [H, rows, ...] (so they index with [..., i]).
     """
     population, horizon = actions.shape[:2]
+    if horizon == 0:  # no step, no reward
+        return torch.zeros(population, dtype=actions.dtype)
     rows = population * particles
     actions = actions.repeat_interleave(particles, 0).transpose(0, 1)  # [H, rows, A]
     members = getattr(model, "members", None)  # (a sequence's particles are adjacent rows)
     if members is not None:
         members = member_assignment(propagation, population, particles, members, horizon,
                                     generator)  # fmt: skip
-    next_states, rewards, ended = rollout(model, obs.expand(rows, *obs.shape), actions, members,
-                                          generator)  # fmt: skip
-    every_step = lambda fn, *xs: fn(*(x.flatten(0, 1) for x in xs)).view(horizon, rows)  # noqa: E731
-    if reward_fn is not None:  # the known reward, over the whole [H, rows] at once
-        states = torch.cat([obs.expand(1, rows, *obs.shape), next_states[:-1]])
-        rewards = every_step(reward_fn, states, actions, next_states)
+    state = obs.expand(rows, *obs.shape)
+    next_states, rewards, ended = rollout(model, state, actions, members, generator)
+    if reward_fn is not None:
+        rewards = reward_fn(torch.cat([state[None], next_states[:-1]]), actions, next_states)
     if termination_fn is not None:
-        known = every_step(termination_fn, next_states)
-        ended = known if ended is None else ended | known
+        known = termination_fn(next_states)
+        ended = known if ended is None else known | ended
     if ended is not None:  # a particle collects the reward of its last step, not after
         alive = torch.cat([torch.ones(1, rows, dtype=torch.bool), ~ended[:-1]]).cummin(0).values
         rewards = torch.where(alive, rewards, 0.0)
-    total = rewards.sum(0)
-    total = torch.nan_to_num(total, nan=-1e10, neginf=-1e10)  # a diverging future is the worst
+    total = torch.nan_to_num(rewards.sum(0), nan=-1e10, neginf=-1e10)  # diverging: the worst
     return total.view(population, particles).mean(1)
 
 
