@@ -1,7 +1,7 @@
 """The probabilistic ensemble dynamics model: the Gaussian and Bernoulli NLLs and their
 gradients against the closed form, the batched ensemble against separate networks, a fit that
-recovers a known linear system and its noise, and a termination head that recovers a known
-termination rule."""
+recovers a known linear system and its noise, a rollout over a horizon against step after
+step, and a termination head that recovers a known termination rule."""
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from spinrl.models import GaussianEnsemble, bernoulli_nll, gaussian_nll
+from spinrl.planning import member_assignment
 
 
 def test_gaussian_nll_and_its_gradient_against_the_closed_form():
@@ -88,6 +89,48 @@ def test_a_step_grouped_by_member_equals_each_row_through_its_own_member(balance
     expected = mean[members, rows] + var[members, rows].sqrt() * noise
     torch.testing.assert_close(next_obs, expected[:, :3], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(reward, expected[:, 3], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("head", [False, True])
+@pytest.mark.parametrize("propagation", ["ts1", "tsinf"])
+def test_a_rollout_moves_each_row_by_its_own_member_step_after_step(propagation, head):
+    # rollout() runs a horizon grouped by member with the normalisation folded into the
+    # weights; brute force: every member predicts every row (predict), each row keeps its
+    # member's Gaussian and draws the noise rollout documents (all steps' Gaussian noise
+    # first, then the termination uniforms), step after step.
+    torch.manual_seed(4)
+    model = GaussianEnsemble(3, 1, members=4, hid=(16, 16), termination_head=head)
+    model.set_normalizers(torch.randn(50, 4) * 2 + 1, torch.randn(50, 4) * 3 - 1)
+    with torch.no_grad():  # log variances near both bounds, so that both soft bounds act
+        model.max_log_var.copy_(torch.tensor([0.3, 0.0, -0.2, 0.1]))
+        model.min_log_var.copy_(torch.tensor([-0.4, -0.5, -0.6, -0.3]))
+    horizon, rows = 5, 12
+    members = member_assignment(propagation, 3, 4, 4, horizon, torch.Generator().manual_seed(0))
+    obs, actions = torch.randn(rows, 3), torch.randn(horizon, rows, 1)
+    next_obs, reward, ended = model.rollout(obs, actions, members,
+                                            torch.Generator().manual_seed(1))  # fmt: skip
+    gen = torch.Generator().manual_seed(1)
+    noise = torch.randn(horizon, rows, 4, generator=gen)
+    uniform = torch.rand(horizon, rows, generator=gen)
+    state, index = obs, torch.arange(rows)
+    for t in range(horizon):
+        mean, var, *p_end = model.predict(state, actions[t])
+        sample = mean[members[t], index] + var[members[t], index].sqrt() * noise[t]
+        torch.testing.assert_close(next_obs[t], sample[:, :3], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(reward[t], sample[:, 3], rtol=1e-5, atol=1e-5)
+        if head:
+            torch.testing.assert_close(ended[t], uniform[t] < p_end[0][members[t], index])
+        state = sample[:, :3]
+    assert (ended is not None) == head
+    if head:
+        assert 0 < ended.sum() < ended.numel()  # an untrained head: some rows end
+
+
+def test_a_rollout_needs_the_rows_split_evenly_over_the_members():
+    model = GaussianEnsemble(3, 1, members=2, hid=(8,))
+    uneven = torch.tensor([[0, 0, 0, 1]])
+    with pytest.raises(ValueError, match="evenly"):
+        model.rollout(torch.zeros(4, 3), torch.zeros(1, 4, 1), uneven)
 
 
 # --- The termination head ---------------------------------------------------------------------

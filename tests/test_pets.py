@@ -114,7 +114,7 @@ def test_a_terminated_particle_collects_no_more_reward():
     actions[2] = 1.0  # terminates after the first step
     returns = sequence_returns(
         Walker(), torch.zeros(1, dtype=torch.float64), actions,
-        termination_fn=lambda next_obs: next_obs[:, 0] >= 1.0,
+        termination_fn=lambda next_obs: next_obs[..., 0] >= 1.0,
     )  # fmt: skip
     # 0.3 per step: x = 0.3, 0.6, 0.9, 1.2 -> the fourth step ends it, and is counted.
     assert returns.tolist() == [4.0, 6.0, 1.0]

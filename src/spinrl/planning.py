@@ -60,7 +60,8 @@ class PendulumModel:
 
     def step(self, obs: torch.Tensor, action: torch.Tensor):
         """(next observation, reward) from an observation [cos th, sin th, thdot]."""
-        state = torch.stack([torch.atan2(obs[..., 1], obs[..., 0]), obs[..., 2]], -1)
+        th = torch.atan2(obs[..., 1].contiguous(), obs[..., 0].contiguous())  # see below
+        state = torch.stack([th, obs[..., 2]], -1)
         next_state, reward = self.step_state(state, action)
         th, thdot = next_state[..., 0], next_state[..., 1]
         return torch.stack([torch.cos(th), torch.sin(th), thdot], -1), reward
@@ -77,7 +78,8 @@ def angle_normalize(x: torch.Tensor) -> torch.Tensor:
 def pendulum_reward(obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor):
     """Pendulum-v1's reward, known: -(th^2 + 0.1 thdot^2 + 0.001 u^2) at the state before
     the step (th from the observation's cos and sin)."""
-    th = torch.atan2(obs[..., 1], obs[..., 0])
+    # contiguous: torch's atan2 is vectorised only on contiguous inputs (~20x faster)
+    th = torch.atan2(obs[..., 1].contiguous(), obs[..., 0].contiguous())
     u = action[..., 0].clamp(-PendulumModel.max_torque, PendulumModel.max_torque)
     return -(th**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
 
@@ -170,41 +172,55 @@ def model_step(model, obs, action, members=None, generator=None):
     return out if getattr(model, "termination_head", False) else (*out, None)
 
 
+def rollout(model, obs, actions, members=None, generator=None):
+    """H steps of any model from observations [B, obs_dim] under the actions [H, B, A]:
+    (next_obs [H, B, obs_dim], reward [H, B], ended [H, B] or None), as model_step gives
+    them step by step; an ensemble's ``members`` [H, B] as in member_assignment. A model with
+    a ``rollout`` of its own (spinrl.models.GaussianEnsemble) runs the horizon itself."""
+    if members is not None and hasattr(model, "rollout"):
+        return model.rollout(obs, actions, members, generator)
+    steps = []
+    for t in range(len(actions)):
+        member = members[t] if members is not None else None
+        obs, reward, ended = model_step(model, obs, actions[t], member, generator)
+        steps.append((obs, reward, ended))
+    return tuple(None if x[0] is None else torch.stack(x) for x in zip(*steps, strict=True))
+
+
 def sequence_returns(model, obs: torch.Tensor, actions: torch.Tensor, particles: int = 1,
                      propagation: str = "tsinf", reward_fn=None, termination_fn=None,
                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
     """The return of each of P action sequences [P, H, A] from one observation [obs_dim]:
     the model's summed rewards over the horizon, averaged over ``particles`` sampled futures.
 
-    All P x particles futures move together, one batched model step per time step. An
-    ensemble (a model with ``members``) moves particle i at step t with member
+    All P x particles futures move together, one batched model step per time step (see
+    rollout). An ensemble (a model with ``members``) moves particle i at step t with member
     ``member_assignment(...)[t, i]``; a given model with ``step(obs, action)``. The reward
     is ``reward_fn(obs, action, next_obs)`` where given (a known reward), else the model's.
     A particle for which ``termination_fn(next_obs)`` holds, or whose step the model's
-    termination head ends (see model_step), collects no reward afterwards.
+    termination head ends (see model_step), collects no reward afterwards. Both rules see
+    the whole imagined trajectory at once, [H, rows, ...] (so they index with [..., i]).
     """
     population, horizon = actions.shape[:2]
+    if horizon == 0:  # no step, no reward
+        return torch.zeros(population, dtype=actions.dtype)
     rows = population * particles
-    state = obs.expand(rows, *obs.shape)
-    actions = actions.repeat_interleave(particles, 0)  # particles of a sequence are adjacent
-    members = getattr(model, "members", None)
+    actions = actions.repeat_interleave(particles, 0).transpose(0, 1)  # [H, rows, A]
+    members = getattr(model, "members", None)  # (a sequence's particles are adjacent rows)
     if members is not None:
-        assign = member_assignment(propagation, population, particles, members, horizon, generator)
-    total = torch.zeros(rows, dtype=actions.dtype)
-    alive = torch.ones(rows, dtype=torch.bool)
-    for t in range(horizon):
-        action = actions[:, t]
-        member = assign[t] if members is not None else None
-        next_state, reward, ended = model_step(model, state, action, member, generator)
-        if reward_fn is not None:
-            reward = reward_fn(state, action, next_state)
-        total = total + torch.where(alive, reward, 0.0)
-        if ended is not None:
-            alive = alive & ~ended
-        if termination_fn is not None:
-            alive = alive & ~termination_fn(next_state)
-        state = next_state
-    total = torch.nan_to_num(total, nan=-1e10, neginf=-1e10)  # a diverging future is the worst
+        members = member_assignment(propagation, population, particles, members, horizon,
+                                    generator)  # fmt: skip
+    state = obs.expand(rows, *obs.shape)
+    next_states, rewards, ended = rollout(model, state, actions, members, generator)
+    if reward_fn is not None:
+        rewards = reward_fn(torch.cat([state[None], next_states[:-1]]), actions, next_states)
+    if termination_fn is not None:
+        known = termination_fn(next_states)
+        ended = known if ended is None else known | ended
+    if ended is not None:  # a particle collects the reward of its last step, not after
+        alive = torch.cat([torch.ones(1, rows, dtype=torch.bool), ~ended[:-1]]).cummin(0).values
+        rewards = torch.where(alive, rewards, 0.0)
+    total = torch.nan_to_num(rewards.sum(0), nan=-1e10, neginf=-1e10)  # diverging: the worst
     return total.view(population, particles).mean(1)
 
 
