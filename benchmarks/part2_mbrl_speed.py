@@ -69,7 +69,9 @@ def mbrl_agent(env, rng):
     import torch
 
     def reward_fn(act, next_obs):
-        th = torch.atan2(next_obs[:, 1], next_obs[:, 0])
+        # contiguous copies: torch's atan2 on strided views is not vectorised (spinrl's own
+        # reward takes the same care)
+        th = torch.atan2(next_obs[:, 1].contiguous(), next_obs[:, 0].contiguous())
         return -(th**2 + 0.1 * next_obs[:, 2] ** 2 + 0.001 * act[:, 0] ** 2).view(-1, 1)
 
     cfg = omegaconf.OmegaConf.create(
@@ -77,7 +79,7 @@ def mbrl_agent(env, rng):
             "dynamics_model": {
                 "_target_": "mbrl.models.GaussianMLP",
                 "device": "cpu",
-                "num_layers": 4,
+                "num_layers": 3,  # three hidden layers of 64, as spinrl's (64, 64, 64)
                 "ensemble_size": 5,
                 "hid_size": 64,
                 "in_size": "???",
