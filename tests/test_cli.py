@@ -29,6 +29,9 @@ TINY = ["--steps-per-epoch", "200", "--epochs", "2", "--hid", "[8]", "--quiet"]
         (["train", "ppo", "--env", "Blackjack-v1"], "observation space Tuple is not supported"),
         (["train", "ppo", "--env", "Nowhere/Pong-v5"], "no Nowhere/ ids are registered"),
         (["train", "sac", "--replay-size", str(10**13)], "lower replay_size"),
+        (["train", "pets", "--epochs", str(10**11)], "lower epochs or total_steps"),
+        (["train", "mbpo", "--rollouts-per-step", str(10**9)], "lower rollouts_per_step"),
+        (["train", "dqn", "--gradient-steps", "0"], "gradient_steps must be >= 1"),
         (["train", "ppo", "--hid", "64", "64"], "--hid 64 64: a list is written in brackets"),
         (["train", "ppo", "--hid", "64", "128"], "--hid [64,128] is one value"),
         (

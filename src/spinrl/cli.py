@@ -192,6 +192,10 @@ def plan_runs(algo: str, argv: list[str]):
                     if t.values.get("env", defaults.env) == env_id:
                         size = t.values.get("replay_size", defaults.replay_size)
                         check_replay_fits(env, size, t.values.get("num_envs", defaults.num_envs))
+            check_memory = getattr(module, "check_memory", None)  # buffers sized otherwise
+            for t in trials if check_memory is not None else ():
+                if t.values.get("env", defaults.env) == env_id:
+                    check_memory(build_config(module.Config, t.values), env)
         finally:
             env.close()
     return grid, trials, args

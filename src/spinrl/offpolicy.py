@@ -96,15 +96,19 @@ def check_replay_fits(env: gym.Env, size: int, num_envs: int) -> None:
     check_fits_in_memory(size, kind.bytes_needed(*args))
 
 
-def check_fits_in_memory(replay_size: int, needed: int) -> None:
-    """ConfigError, in one line, if a replay of ``needed`` bytes exceeds the memory available
-    now (MemAvailable; unchecked where the system does not report it)."""
+def check_fits_in_memory(
+    replay_size: int, needed: int, subject: str | None = None, lower: str = "replay_size"
+) -> None:
+    """ConfigError, in one line, if a buffer of ``needed`` bytes exceeds the memory available
+    now (MemAvailable; unchecked where the system does not report it). ``subject`` says what
+    needs it (``replay_size N`` unless given) and ``lower`` which settings to lower."""
     available = available_memory()
     if available is not None and needed > available:
         gib = 2**30
+        subject = subject or f"replay_size {replay_size}"
         raise ConfigError(
-            f"replay_size {replay_size} needs {needed / gib:.1f} GiB and {available / gib:.1f} "
-            "GiB of memory is available: lower replay_size"
+            f"{subject} needs {needed / gib:.1f} GiB and {available / gib:.1f} "
+            f"GiB of memory is available: lower {lower}"
         )
 
 

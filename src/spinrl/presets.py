@@ -90,6 +90,10 @@ MINATAR_DQN = dict(
     act="relu",
 )
 MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+MINATAR_DIFFERS = (
+    "target copies two updates earlier, minibatches drawn with replacement, greedy test "
+    "episodes after each 10k-step epoch"
+)
 MINATAR_SOURCE = "the MinAtar paper's DQN (Young & Tian 2019; kenjyoung/MinAtar dqn.py)"
 
 NAMED: dict[str, dict[str, dict]] = {
@@ -390,7 +394,8 @@ for _game in MINATAR_GAMES:
             MINATAR_DQN,
             MINATAR_SOURCE,
             5_000_000,
-            "" if _version == "v0" else "the minimal action set (the paper's: all six, -v0)",
+            MINATAR_DIFFERS
+            + ("" if _version == "v0" else "; the minimal action set (the paper's: all six, -v0)"),
         )
 
 
@@ -398,16 +403,19 @@ for _game in MINATAR_GAMES:
 # CNN with a linear head on its 512 features, replay 100k, Adam 1e-4, batch 32, 100k random
 # steps first, target copied every 1000 steps, one update every 4 steps, epsilon 1 -> 0.01
 # over 10% of 10M steps; SB3's Huber loss and gradient norm 10). Where spinrl differs:
-# Gymnasium's AtariPreprocessing on ALE/...-v5 (sticky actions, life loss restarts nothing and
-# only ends the training episode; no FIRE reset) against SB3's AtariWrapper on NoFrameskip-v4
-# (docs/guide/images.md), and epochs of 10k steps end with greedy test episodes.
+# Gymnasium's AtariPreprocessing on ALE/...-v5 (sticky actions; no FIRE at reset; a lost life
+# ends the training episode and the reset starts a new game, where SB3's EpisodicLifeEnv
+# plays on with the lives left) against SB3's AtariWrapper on NoFrameskip-v4
+# (docs/guide/images.md); a time limit bootstraps; epochs of 10k steps end with greedy test
+# games.
 _ATARI = _zoo_dqn(1e7, lr=1e-4, batch=32, buffer=100_000, starts=100_000, target=1000,
                   train_freq=4, gradient_steps=1, fraction=0.1, final_eps=0.01, net=())  # fmt: skip
 ATARI_DQN = Tuned(
     {**_ATARI.fields, "steps_per_epoch": 10_000},
     ZOO.format("dqn") + ", its atari entry",
     _ATARI.budget,
-    "Gymnasium's AtariPreprocessing on ALE/...-v5 (sticky actions) for SB3's AtariWrapper",
+    "Gymnasium's AtariPreprocessing on ALE/...-v5 (sticky actions, no FIRE reset, a lost "
+    "life restarts the game in training) for SB3's AtariWrapper; time limits bootstrap",
 )
 NAMED["dqn"]["atari"] = ATARI_DQN.fields
 

@@ -153,7 +153,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"optimizer must be adam or rmsprop, got {cfg.optimizer!r}")
     if not (0.0 <= cfg.rmsprop_alpha < 1.0 and cfg.rmsprop_eps > 0):
         raise ConfigError("need rmsprop_alpha in [0, 1) and rmsprop_eps > 0")
-    if min(cfg.n_step, cfg.target_update_every, cfg.gradient_steps or 1) < 1:
+    gradient_steps = 1 if cfg.gradient_steps is None else cfg.gradient_steps  # None: per step
+    if min(cfg.n_step, cfg.target_update_every, gradient_steps) < 1:
         raise ConfigError("n_step, target_update_every and gradient_steps must be >= 1")
     if cfg.per_alpha < 0 or not 0.0 <= cfg.per_beta <= 1.0 or cfg.per_eps <= 0:
         raise ConfigError("need per_alpha >= 0, per_beta in [0, 1] and per_eps > 0")

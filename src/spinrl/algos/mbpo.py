@@ -37,9 +37,9 @@ from spinrl.buffers import ReplayBuffer
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.models import GaussianEnsemble
-from spinrl.offpolicy import OffPolicyLoop, refuse_unflat, step_and_store
+from spinrl.offpolicy import OffPolicyLoop, check_fits_in_memory, refuse_unflat, step_and_store
 from spinrl.planning import known_termination, model_step
-from spinrl.policies import ACTIVATIONS
+from spinrl.policies import ACTIVATIONS, flat_obs_dim
 from spinrl.run import Result, Run
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
@@ -127,6 +127,22 @@ def validate(cfg: Config) -> None:
         )
 
 
+def model_capacity(cfg: Config) -> int:
+    """Transitions the model buffer holds: model_retain_epochs epochs of rollouts_per_step
+    branched rollouts a step, each up to the largest k long."""
+    return cfg.rollouts_per_step * cfg.steps_per_epoch * cfg.model_retain_epochs * cfg.k_schedule[3]
+
+
+def check_memory(cfg: Config, env) -> None:
+    """ConfigError, in one line, if the model buffer would not fit in memory (the real replay
+    is checked as SAC's); the command line asks this before it writes anything."""
+    obs_dim, act_dim = flat_obs_dim(env.observation_space), int(np.prod(env.action_space.shape))
+    size = model_capacity(cfg)
+    needed = ReplayBuffer.bytes_needed(obs_dim, act_dim, size)
+    subject = f"a model buffer of {size:,} transitions"
+    check_fits_in_memory(size, needed, subject, "rollouts_per_step or model_retain_epochs")
+
+
 def rollout_length(epoch: int, k_schedule) -> int:
     """k at ``epoch``: linear from min_k at epoch a to max_k at epoch b, constant outside."""
     a, b, min_k, max_k = k_schedule
@@ -186,9 +202,7 @@ class MBPOLoop(OffPolicyLoop):
         act_dim = self.action_space.shape[0]
         self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.model_hid,
                                       cfg.model_act, cfg.termination == "learned")  # fmt: skip
-        capacity = (cfg.rollouts_per_step * cfg.steps_per_epoch * cfg.model_retain_epochs
-                    * cfg.k_schedule[3])  # fmt: skip
-        self.imagined = ReplayBuffer(self.obs_dim, act_dim, capacity)
+        self.imagined = ReplayBuffer(self.obs_dim, act_dim, model_capacity(cfg))
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.fitted_at, self.model_loss, self.k = -1, math.nan, 0
 
