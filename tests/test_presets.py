@@ -120,3 +120,19 @@ def test_dqn_on_any_atari_id_gets_the_zoos_atari_entry_and_flags_still_win(tmp_p
     assert trial.values["total_steps"] == 5000  # the user's budget, not the zoo's
     _, (plain,), _ = plan_runs("dqn", [*argv, "--preset", "none"])
     assert "replay_size" not in plain.values
+
+
+def test_dqn_on_cartpole_keeps_the_defaults_unless_tuned_is_asked_for(tmp_path):
+    from spinrl.algos import dqn
+
+    argv = ["--env", "CartPole-v1", "--data-dir", str(tmp_path)]
+    _, (trial,), opts = plan_runs("dqn", argv)
+    assert set(trial.values) == {"env"}  # nothing applied: the Config's defaults
+    cfg = build_config(dqn.Config, trial.values)
+    assert cfg.double and cfg.dueling and cfg.prioritized and cfg.n_step == 3
+    (line,) = opts.preset_lines
+    assert "spinrl's DQN defaults" in line and "--preset tuned" in line
+    _, (tuned,), _ = plan_runs("dqn", [*argv, "--preset", "tuned"])
+    cfg = build_config(dqn.Config, tuned.values)
+    assert not (cfg.double or cfg.dueling or cfg.prioritized) and cfg.n_step == 1
+    assert tuned.values["total_steps"] == TUNED["dqn"]["CartPole-v1"].budget

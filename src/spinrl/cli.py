@@ -236,7 +236,13 @@ def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
     lines = []
     for trial in trials:
         env_id = trial.values.get("env", module.Config().env)
-        if preset is None and presets.tuned(algo, env_id) is None:
+        entry = presets.tuned(algo, env_id)
+        if preset is None and entry is not None and not entry.auto:
+            line = f"spinrl: {algo} on {env_id}: {entry.instead}"
+            if line not in lines:
+                lines.append(line)
+            continue
+        if preset is None and entry is None:
             continue
         fields = presets.preset_fields(algo, preset or "tuned", env_id)
         if "epochs" in trial.values:  # the user sets the length: not the preset's budget
