@@ -17,6 +17,7 @@ benchmark.md: one trained agent, evaluated for ~150k steps; the std is over its 
     .venv/bin/python benchmarks/tuned.py --cells ppo:CartPole-v1 sac:Pendulum-v1
     .venv/bin/python benchmarks/tuned.py --report      # the table from what is kept
     .venv/bin/python benchmarks/tuned.py --sb3 dqn:CartPole-v1   # SB3 itself, same settings
+    .venv/bin/python benchmarks/tuned.py --defaults dqn:CartPole-v1   # spinrl's defaults
 
 ``--sb3`` trains Stable-Baselines3 itself on a DQN cell with the zoo's settings (read back
 from spinrl's table, so both sides get the same numbers), for the same seeds and the same
@@ -82,7 +83,11 @@ def evaluate(result, env_id: str, episodes: int) -> list[float]:
     return returns
 
 
-def one_run(algo: str, env_id: str, seed: int, steps: int, eval_episodes: int) -> dict:
+def one_run(
+    algo: str, env_id: str, seed: int, steps: int, eval_episodes: int, preset: str = "tuned"
+) -> dict:
+    """Train with the cell's tuned settings (or, with preset "none", spinrl's defaults at the
+    same budget), evaluate, and keep the summary."""
     import spinrl
     from spinrl.checkpoint import write_json
 
@@ -94,7 +99,7 @@ def one_run(algo: str, env_id: str, seed: int, steps: int, eval_episodes: int) -
 
     start = time.perf_counter()
     result = getattr(spinrl, algo)(
-        env=env_id, preset="tuned", seed=seed, total_steps=steps, verbose=False, callback=record
+        env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record
     )
     seconds = time.perf_counter() - start
     returns = evaluate(result, env_id, eval_episodes)
@@ -111,8 +116,10 @@ def one_run(algo: str, env_id: str, seed: int, steps: int, eval_episodes: int) -
         "curve": curve,
         "cpu": cpu(),
         "date": time.strftime("%Y-%m-%d"),
+        "preset": preset,
     }
-    write_json(summary_path(algo, env_id, seed), summary)
+    prefix = "" if preset == "tuned" else "defaults_"
+    write_json(RUNS / f"{prefix}{summary_path(algo, env_id, seed).name}", summary)
     return summary
 
 
@@ -216,17 +223,22 @@ def report(algos: tuple[str, ...] | None = None) -> str:
             f"{'yes' if ok else '**no**'}{cut} | {minutes:.1f} |"
         )
     for (algo, env_id), (zoo_mean, zoo_std, _) in cells.items():
-        sb3 = [json.loads(p.read_text()) for s in SEEDS
-               if (p := RUNS / f"sb3_{algo}_{env_id}_s{s}.json").exists()]  # fmt: skip
-        if sb3:
-            means = [r["eval_mean"] for r in sb3]
-            lines += [
-                "",
-                f"Stable-Baselines3 itself with the same settings on {algo} {env_id}, seeds "
-                f"{', '.join(str(r['seed']) for r in sb3)}, evaluated the same way: "
-                f"{', '.join(_fmt(m) for m in means)} (mean {_fmt(statistics.fmean(means))}; "
-                f"the zoo's one published run: {_fmt(zoo_mean)} ± {_fmt(zoo_std)}).",
-            ]
+        for prefix, who in (
+            ("sb3", "Stable-Baselines3 itself with the same settings"),
+            ("defaults", "spinrl's defaults (--preset none) at the same budget"),
+        ):
+            kept = [json.loads(p.read_text()) for s in SEEDS
+                    if (p := RUNS / f"{prefix}_{algo}_{env_id}_s{s}.json").exists()]  # fmt: skip
+            if kept:
+                means = [r["eval_mean"] for r in kept]
+                lines += [
+                    "",
+                    f"{who} on {algo} {env_id}, seeds "
+                    f"{', '.join(str(r['seed']) for r in kept)}, evaluated the same way: "
+                    f"{', '.join(_fmt(m) for m in means)} (mean "
+                    f"{_fmt(statistics.fmean(means))}; the zoo's one published run: "
+                    f"{_fmt(zoo_mean)} ± {_fmt(zoo_std)}).",
+                ]
     lines += [
         "",
         f"**{reached} of {judged} cells run reach the zoo's figure.** Measured on "
@@ -245,6 +257,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="only write the table")
     parser.add_argument("--sb3", nargs="+", help="algo:env DQN cells to train with SB3 itself")
+    parser.add_argument("--defaults", nargs="+", help="algo:env cells to train with --preset none")
     args = parser.parse_args()
     if args.sb3:
         for cell in args.sb3:
@@ -252,6 +265,15 @@ def main() -> None:
             for seed in args.seeds:
                 r = sb3_run(algo, env_id, seed, args.eval_episodes)
                 print(f"SB3 {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
+    elif args.defaults:
+        for cell in args.defaults:
+            algo, env_id = cell.split(":", 1)
+            for seed in args.seeds:
+                budget = min(ZOO[(algo, env_id)][2], args.max_steps)
+                r = one_run(algo, env_id, seed, budget, args.eval_episodes, preset="none")
+                print(
+                    f"defaults {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True
+                )
     elif not args.report:
         cells = (
             [tuple(c.split(":", 1)) for c in args.cells]
