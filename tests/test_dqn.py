@@ -265,6 +265,51 @@ def test_the_zoo_presets_update_on_the_steps_stable_baselines3_does(env_id, monk
     assert phases == sb3
 
 
+def test_plain_dqn_updates_as_stable_baselines3s_recipe_step_for_step():
+    # SB3's DQN.train, written out in plain torch: max target from the target network, Huber
+    # (smooth L1) loss, gradient norm clipping, torch's Adam; the same weights and
+    # minibatches must give the same parameters after every step (rewards of +-100 so that
+    # the Huber loss's linear part and the clipping both act).
+    torch.manual_seed(0)
+    space, actions = gym.spaces.Box(-np.inf, np.inf, (8,), np.float32), gym.spaces.Discrete(4)
+    # a small gradient-norm cap, so that the clipping acts (Huber gradients are small)
+    cfg = Config(
+        **{**TUNED["dqn"]["LunarLander-v3"].fields, "hid": (32, 32), "max_grad_norm": 0.05}
+    )
+    agent = DQNAgent(space, actions, cfg)
+    ref = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32),
+                              torch.nn.ReLU(), torch.nn.Linear(32, 4))  # fmt: skip
+    with torch.no_grad():
+        for mine, theirs in zip(agent.q.parameters(), ref.parameters(), strict=True):
+            theirs.copy_(mine)
+    ref_target = copy.deepcopy(ref).requires_grad_(False)
+    opt = torch.optim.Adam(ref.parameters(), lr=cfg.q_lr)
+    rng, n = np.random.default_rng(0), cfg.batch_size
+    for _ in range(4):
+        b = {
+            "obs": torch.randn(n, 8), "next_obs": torch.randn(n, 8),
+            "actions": torch.as_tensor(rng.integers(0, 4, n)),
+            "returns": torch.as_tensor(rng.choice([-100, -1, 0.5, 100], n), dtype=torch.float32),
+            "discounts": torch.full((n,), cfg.gamma), "weights": torch.ones(n),
+            "terminated": torch.as_tensor(rng.random(n) < 0.2, dtype=torch.float32),
+        }  # fmt: skip
+        agent.update(b)
+        with torch.no_grad():
+            y = (
+                b["returns"]
+                + cfg.gamma * (1 - b["terminated"]) * ref_target(b["next_obs"]).max(1).values
+            )
+        q = ref(b["obs"]).gather(1, b["actions"][:, None]).squeeze(1)
+        loss = torch.nn.functional.smooth_l1_loss(q, y)
+        opt.zero_grad()
+        loss.backward()
+        clipped = torch.nn.utils.clip_grad_norm_(ref.parameters(), cfg.max_grad_norm)
+        opt.step()
+        assert clipped > cfg.max_grad_norm  # the clipping acted
+        for mine, theirs in zip(agent.q.parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
 # --- Bad input, reloading, learning ----------------------------------------------------------
 
 
