@@ -202,7 +202,11 @@ class MBPOLoop(OffPolicyLoop):
         act_dim = self.action_space.shape[0]
         self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.model_hid,
                                       cfg.model_act, cfg.termination == "learned")  # fmt: skip
-        self.imagined = ReplayBuffer(self.obs_dim, act_dim, model_capacity(cfg))
+        size = model_capacity(cfg)  # (the API's check; the command line asked before)
+        needed = ReplayBuffer.bytes_needed(self.obs_dim, act_dim, size)
+        check_fits_in_memory(size, needed, f"a model buffer of {size:,} transitions",
+                             "rollouts_per_step or model_retain_epochs")  # fmt: skip
+        self.imagined = ReplayBuffer(self.obs_dim, act_dim, size)
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.fitted_at, self.model_loss, self.k = -1, math.nan, 0
 

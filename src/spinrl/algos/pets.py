@@ -200,6 +200,8 @@ class PETSLoop(EnvLoop):
         seeds = self.rng.integers(0, 2**62, size=2)
         self.planner, self.test_planner = (self._mpc(int(seed)) for seed in seeds)
         budget = self.lifecycle.epochs * cfg.steps_per_epoch  # every real transition is kept
+        needed = ReplayBuffer.bytes_needed(self.obs_dim, act_dim, budget)  # (the API's check)
+        check_fits_in_memory(budget, needed, f"a replay of {budget:,} env steps", "epochs")
         self.replay = ReplayBuffer(self.obs_dim, act_dim, budget)
         self.actor = PlanningPolicy(self.model, self.action_space, settings)
         low, high = self.action_space.low, self.action_space.high
