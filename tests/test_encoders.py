@@ -355,3 +355,33 @@ def test_a_shared_trunk_run_once_gets_the_gradients_of_two_passes():
     for once, twice in zip(grads(True), grads(False), strict=True):
         torch.testing.assert_close(once, twice, rtol=1e-5, atol=1e-7)
     assert not actor.features_given and not critic.features_given  # the block restored them
+
+
+class DiscreteDictBrightSide(DictBrightSide):
+    """DictBrightSide with BrightSide's two discrete actions (for DQN)."""
+
+    action_space = BrightSide.action_space
+
+    def step(self, action):
+        frame, reward, terminated, truncated, info = BrightSide.step(self, action)
+        return self._obs(frame), reward, terminated, truncated, info
+
+
+def test_dqn_trains_on_dict_observations_kept_as_bytes_and_reloads(tmp_path):
+    result = spinrl.dqn(
+        DiscreteDictBrightSide, steps_per_epoch=200, epochs=2, start_steps=50, update_after=50,
+        update_every=10, gradient_steps=5, batch_size=16, replay_size=1000, hid=(16,),
+        num_test_episodes=1, output_dir=str(tmp_path), verbose=False,
+    )  # fmt: skip
+    replay = result.replay
+    stored = replay.rings.frames if replay.rings is not None else replay.obs
+    assert stored.dtype == np.uint8  # the packed Dict (image, vector, one-hot) as bytes
+    assert np.isfinite(result.last_row["LossQ"])
+    policy = load_policy(tmp_path, deterministic=True)
+    env = make_env(DiscreteDictBrightSide)
+    obs = np.stack([env.reset(seed=i)[0] for i in range(5)])
+    np.testing.assert_array_equal(policy(obs), result.act(obs, deterministic=True))
+    raw = DiscreteDictBrightSide()
+    dicts = [raw.reset(seed=i)[0] for i in range(5)]
+    batch = {key: np.stack([d[key] for d in dicts]) for key in dicts[0]}
+    np.testing.assert_array_equal(policy(batch), policy(obs))  # the env's own dicts too
