@@ -72,13 +72,14 @@ def summary_path(algo: str, env_id: str, seed: int) -> Path:
     return RUNS / f"{algo}_{env_id}_s{seed}.json"
 
 
-def evaluate(result, env_id: str, episodes: int) -> list[float]:
-    """Returns of ``episodes`` deterministic episodes of the trained policy."""
+def evaluate(act, env_id: str, episodes: int) -> list[float]:
+    """Returns of ``episodes`` episodes of ``act`` (obs batch -> action batch; a trained
+    policy, deterministic) on an env seeded apart from training."""
     from spinrl.envs import make_env
     from spinrl.run import run_episodes
 
     env = make_env(env_id)
-    returns, _ = run_episodes(result.policy(deterministic=True), env, episodes, seed=EVAL_SEED)
+    returns, _ = run_episodes(act, env, episodes, seed=EVAL_SEED)
     env.close()
     return returns
 
@@ -102,7 +103,7 @@ def one_run(
         env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record
     )
     seconds = time.perf_counter() - start
-    returns = evaluate(result, env_id, eval_episodes)
+    returns = evaluate(result.policy(deterministic=True), env_id, eval_episodes)
     summary = {
         "algo": algo,
         "env": env_id,
@@ -158,15 +159,7 @@ def sb3_run(algo: str, env_id: str, seed: int, eval_episodes: int) -> dict:
     model.learn(total_timesteps=entry.budget)
     seconds = time.perf_counter() - start
 
-    class Greedy:
-        def __call__(self, obs):
-            return model.predict(obs, deterministic=True)[0]
-
-    from spinrl.envs import make_env
-    from spinrl.run import run_episodes
-
-    env = make_env(env_id)
-    returns, _ = run_episodes(Greedy(), env, eval_episodes, seed=EVAL_SEED)
+    returns = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id, eval_episodes)
     summary = {"algo": algo, "env": env_id, "seed": seed, "budget": entry.budget,
                "seconds": seconds, "eval_returns": returns,
                "eval_mean": statistics.fmean(returns), "library": "stable-baselines3"}  # fmt: skip

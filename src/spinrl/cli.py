@@ -185,16 +185,16 @@ def plan_runs(algo: str, argv: list[str]):
         try:
             check_action_space(env.action_space, module.ACTION_SPACES, algo)
             check_obs_space(env.observation_space)
-            if hasattr(defaults, "replay_size"):  # refused here, before anything is written
-                from spinrl.offpolicy import check_replay_fits
+            # buffers that would not fit are refused here, before anything is written: the
+            # replay by replay_size, and what an algorithm sizes otherwise (check_memory)
+            from spinrl.offpolicy import check_replay_fits
 
-                for t in trials:
-                    if t.values.get("env", defaults.env) == env_id:
-                        size = t.values.get("replay_size", defaults.replay_size)
-                        check_replay_fits(env, size, t.values.get("num_envs", defaults.num_envs))
-            check_memory = getattr(module, "check_memory", None)  # buffers sized otherwise
-            for t in trials if check_memory is not None else ():
-                if t.values.get("env", defaults.env) == env_id:
+            check_memory = getattr(module, "check_memory", None)
+            for t in (t for t in trials if t.values.get("env", defaults.env) == env_id):
+                if hasattr(defaults, "replay_size"):
+                    size = t.values.get("replay_size", defaults.replay_size)
+                    check_replay_fits(env, size, t.values.get("num_envs", defaults.num_envs))
+                if check_memory is not None:
                     check_memory(build_config(module.Config, t.values), env)
         finally:
             env.close()

@@ -133,14 +133,21 @@ def model_capacity(cfg: Config) -> int:
     return cfg.rollouts_per_step * cfg.steps_per_epoch * cfg.model_retain_epochs * cfg.k_schedule[3]
 
 
-def check_memory(cfg: Config, env) -> None:
-    """ConfigError, in one line, if the model buffer would not fit in memory (the real replay
-    is checked as SAC's); the command line asks this before it writes anything."""
-    obs_dim, act_dim = flat_obs_dim(env.observation_space), int(np.prod(env.action_space.shape))
+def check_model_buffer_fits(cfg: Config, obs_dim: int, act_dim: int) -> int:
+    """The model buffer's capacity; ConfigError, in one line, if it would not fit in memory
+    (the real replay is checked as SAC's)."""
     size = model_capacity(cfg)
     needed = ReplayBuffer.bytes_needed(obs_dim, act_dim, size)
     subject = f"a model buffer of {size:,} transitions"
     check_fits_in_memory(size, needed, subject, "rollouts_per_step or model_retain_epochs")
+    return size
+
+
+def check_memory(cfg: Config, env) -> None:
+    """check_model_buffer_fits on ``env``: the command line asks it before it writes
+    anything (the loop asks again, for the API)."""
+    obs_dim, act_dim = flat_obs_dim(env.observation_space), int(np.prod(env.action_space.shape))
+    check_model_buffer_fits(cfg, obs_dim, act_dim)
 
 
 def rollout_length(epoch: int, k_schedule) -> int:
@@ -202,10 +209,7 @@ class MBPOLoop(OffPolicyLoop):
         act_dim = self.action_space.shape[0]
         self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.model_hid,
                                       cfg.model_act, cfg.termination == "learned")  # fmt: skip
-        size = model_capacity(cfg)  # (the API's check; the command line asked before)
-        needed = ReplayBuffer.bytes_needed(self.obs_dim, act_dim, size)
-        check_fits_in_memory(size, needed, f"a model buffer of {size:,} transitions",
-                             "rollouts_per_step or model_retain_epochs")  # fmt: skip
+        size = check_model_buffer_fits(cfg, self.obs_dim, act_dim)
         self.imagined = ReplayBuffer(self.obs_dim, act_dim, size)
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.fitted_at, self.model_loss, self.k = -1, math.nan, 0

@@ -151,14 +151,20 @@ def validate(cfg: Config) -> None:
         raise ConfigError("init_steps and num_test_episodes must be >= 0, patience >= 1")
 
 
-def check_memory(cfg: Config, env: gym.Env) -> None:
-    """ConfigError, in one line, if the run's replay (it keeps every real transition) would
-    not fit in memory; the command line asks this before it writes anything."""
-    _, epochs = epoch_plan(cfg.steps_per_epoch, cfg.epochs, 1, cfg.total_steps)
-    steps, obs_dim = epochs * cfg.steps_per_epoch, flat_obs_dim(env.observation_space)
-    needed = ReplayBuffer.bytes_needed(obs_dim, int(np.prod(env.action_space.shape)), steps)
+def check_replay_fits(steps: int, obs_dim: int, act_dim: int) -> None:
+    """ConfigError, in one line, if a replay of every real transition of a ``steps``-step run
+    would not fit in memory."""
+    needed = ReplayBuffer.bytes_needed(obs_dim, act_dim, steps)
     subject = f"a replay of all the run's {steps:,} env steps"
     check_fits_in_memory(steps, needed, subject, "epochs or total_steps")
+
+
+def check_memory(cfg: Config, env: gym.Env) -> None:
+    """check_replay_fits for this Config on ``env``: the command line asks it before it
+    writes anything (the loop asks again, for the API)."""
+    _, epochs = epoch_plan(cfg.steps_per_epoch, cfg.epochs, 1, cfg.total_steps)
+    act_dim = int(np.prod(env.action_space.shape))
+    check_replay_fits(epochs * cfg.steps_per_epoch, flat_obs_dim(env.observation_space), act_dim)
 
 
 def planner_settings(cfg: Config) -> dict:
@@ -200,8 +206,7 @@ class PETSLoop(EnvLoop):
         seeds = self.rng.integers(0, 2**62, size=2)
         self.planner, self.test_planner = (self._mpc(int(seed)) for seed in seeds)
         budget = self.lifecycle.epochs * cfg.steps_per_epoch  # every real transition is kept
-        needed = ReplayBuffer.bytes_needed(self.obs_dim, act_dim, budget)  # (the API's check)
-        check_fits_in_memory(budget, needed, f"a replay of {budget:,} env steps", "epochs")
+        check_replay_fits(budget, self.obs_dim, act_dim)
         self.replay = ReplayBuffer(self.obs_dim, act_dim, budget)
         self.actor = PlanningPolicy(self.model, self.action_space, settings)
         low, high = self.action_space.low, self.action_space.high
