@@ -8,7 +8,19 @@ the steps after that (every one of which does a gradient step). Every trial runs
 process, one at a time, torch on 1 thread; the libraries alternate and each reports its
 median of --repeats trials.
 
+The ceiling: SB3's time per step over the time spinrl's matrix products take alone, the
+ratio spinrl would reach if nothing but the products cost anything; the target is that spinrl
+reaches 75% of it, i.e. that everything else costs at most a third of the products' time. The
+products' time is measured twice: as their kernels' self time under torch.profiler, and as the
+wall time of the same products (recorded shapes and strides) replayed alone; the smaller one
+(the harder target) makes the ceiling.
+
+--baseline DIR adds a third contestant, spinrl imported from another source tree (e.g. a
+``git worktree`` of an earlier commit: ``--baseline ../old/src``), measured in the same run
+and alternated with the others: before and after a change, on one machine, in one table.
+
 Usage: .venv/bin/python benchmarks/offpolicy_speed.py [--steps 1000] [--repeats 3]
+    [--baseline DIR]
 Needs the bench extra: .venv/bin/pip install -c constraints.txt -e '.[bench]'
 """
 
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -89,6 +102,60 @@ def _gemm_seconds(fn, repeats: int = 10, kernels: tuple[str, ...] = GEMMS) -> fl
     return micros * 1e-6 / repeats
 
 
+def _gemm_wall_seconds(fn, repeats: int = 50) -> float:
+    """Wall time of the matrix products that fn runs, replayed alone: every mm, addmm, bmm
+    and baddbmm is recorded (operator, shapes, strides, scalars) once, then called again on
+    fresh random tensors of the same layout, with nothing between them. Averaged per call of
+    fn. The cross-check of _gemm_seconds that needs no profiler."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    ops = {getattr(torch.ops.aten, name[6:]).default for name in GEMMS}
+    calls: list = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in ops:
+                calls.append((func, [_layout(a) for a in args], kwargs))
+            return func(*args, **kwargs)
+
+    with Record():
+        fn()
+    replay = [(func, [_like(a) for a in args], kwargs) for func, args, kwargs in calls]
+
+    def products():
+        for func, args, kwargs in replay:
+            func(*args, **kwargs)
+
+    for _ in range(5):
+        products()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            products()
+        times.append((time.perf_counter() - start) / repeats)
+    return sorted(times)[len(times) // 2]
+
+
+def _layout(arg):
+    import torch
+
+    return (tuple(arg.shape), arg.stride()) if isinstance(arg, torch.Tensor) else arg
+
+
+def _like(arg):
+    """A random tensor with the recorded shape and strides (expanded dims included)."""
+    import torch
+
+    if not (isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[1], tuple)):
+        return arg
+    shape, stride = arg
+    storage = 1 + sum((n - 1) * st for n, st in zip(shape, stride, strict=True))
+    return torch.randn(storage).as_strided(shape, stride)
+
+
 def _gemm_rate() -> float:
     """FLOP/s of this core on a 256 x 256 x 256 float32 matrix product, the networks'
     largest layer at batch 256: the fastest rate the updates' products can run at."""
@@ -145,6 +212,7 @@ def _spinrl(algo: str, steps: int) -> dict:
         "steps_per_s": done / seconds,
         "flops": flops,
         "gemm_seconds": gemm,
+        "gemm_wall_seconds": _gemm_wall_seconds(two_updates) / 2,
     }
 
 
@@ -154,18 +222,37 @@ def _median_trial(trials: list[dict]) -> dict:
     return {**ranked[len(ranked) // 2], "all": [round(t["steps_per_s"], 1) for t in trials]}
 
 
-def run_trial(framework: str, algo: str, steps: int) -> dict:
+def run_trial(framework: str, algo: str, steps: int, baseline: str | None = None) -> dict:
+    """One trial in a fresh process; "baseline" is spinrl imported from ``baseline``."""
     cmd = [sys.executable, __file__, "--trial", json.dumps([framework, algo, steps])]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if framework == "baseline":
+        env["PYTHONPATH"] = os.pathsep.join([baseline, env.get("PYTHONPATH", "")])
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{framework} {algo} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _row(algo: str, name: str, sb3: dict, ours: dict) -> str:
+    """One table row: speed, ratio, the products' time both ways, ceiling and share."""
+    ratio = ours["steps_per_s"] / sb3["steps_per_s"]
+    gemm = min(ours["gemm_seconds"], ours["gemm_wall_seconds"])
+    # Were everything but the matrix products free, a spinrl step would take `gemm`.
+    ceiling = 1 / sb3["steps_per_s"] / gemm
+    return (
+        f"| {algo} | {name} | {ours['steps_per_s']:.1f} | {ratio:.2f}x "
+        f"| {ours['gemm_seconds'] * 1e3:.2f} / {ours['gemm_wall_seconds'] * 1e3:.2f} ms "
+        f"({ours['flops'] / gemm / 1e9:.0f} GFLOP/s) | {ceiling:.2f}x | {ratio / ceiling:.0%} "
+        f"| {ours['flops'] / 1e6:.0f} | {ours['all']} |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="trials per library")
+    parser.add_argument("--baseline", help="a spinrl source tree to measure too (its src/)")
     parser.add_argument("--trial", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:
@@ -175,20 +262,23 @@ def main() -> None:
         framework, algo, steps = json.loads(args.trial)
         print(json.dumps((_sb3 if framework == "sb3" else _spinrl)(algo, steps)))
         return
+    if args.baseline and not (Path(args.baseline) / "spinrl" / "__init__.py").exists():
+        parser.error(f"--baseline {args.baseline} has no spinrl/__init__.py")
     rate = _gemm_rate()
+    contestants = ["sb3", "spinrl"] + (["baseline"] if args.baseline else [])
     rows = []
     for algo in ("sac", "td3"):
-        # Alternate the two libraries and keep each one's median trial: a drift in the
-        # machine's speed during the run then falls on both sides alike.
-        trials: dict[str, list[dict]] = {"sb3": [], "spinrl": []}
+        # Alternate the libraries and keep each one's median trial: a drift in the machine's
+        # speed during the run then falls on all sides alike.
+        trials: dict[str, list[dict]] = {name: [] for name in contestants}
         for _ in range(args.repeats):
-            for framework in trials:
-                trials[framework].append(run_trial(framework, algo, args.steps))
-        sb3, ours = (_median_trial(trials[f]) for f in ("sb3", "spinrl"))
-        rows.append((algo, sb3, ours))
+            for name in contestants:
+                trials[name].append(run_trial(name, algo, args.steps, args.baseline))
+        medians = {name: _median_trial(trials[name]) for name in contestants}
+        rows.append((algo, medians))
         print(
-            f"{algo}: SB3 {sb3['steps_per_s']:.1f} steps/s, spinrl {ours['steps_per_s']:.1f} "
-            f"steps/s, ratio {ours['steps_per_s'] / sb3['steps_per_s']:.2f}x"
+            f"{algo}: "
+            + ", ".join(f"{n} {m['steps_per_s']:.1f} steps/s" for n, m in medians.items())
         )
     lines = [
         "# Off-policy speed: spinrl vs Stable-Baselines3 (HalfCheetah-v5)",
@@ -198,30 +288,31 @@ def main() -> None:
         f"env steps per second over {args.steps} steps after {WARMUP} random ones; median of "
         f"{args.repeats} alternating trials per library (all trials in the last column).",
         "",
-        "| algorithm | SB3 steps/s | spinrl steps/s | ratio (target >= 2x) "
-        "| MFLOP per update SB3 / spinrl | spinrl's matrix products per update "
-        "| ceiling on the ratio | trials SB3 / spinrl |",
-        "|---|---|---|---|---|---|---|---|",
+        "| algorithm | library | steps/s | ratio to SB3 "
+        "| matrix products per update: profiler / replayed alone | ceiling on the ratio "
+        "| share of the ceiling (target >= 75%) | MFLOP per update | trials |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for algo, sb3, ours in rows:
-        ratio = ours["steps_per_s"] / sb3["steps_per_s"]
-        gemm = ours["gemm_seconds"]
-        # Were everything but the matrix products free, a spinrl step would take `gemm`.
-        ceiling = 1 / sb3["steps_per_s"] / gemm
+    for algo, medians in rows:
+        sb3 = medians["sb3"]
         lines.append(
-            f"| {algo} | {sb3['steps_per_s']:.1f} | {ours['steps_per_s']:.1f} | {ratio:.2f}x "
-            f"| {sb3['flops'] / 1e6:.0f} / {ours['flops'] / 1e6:.0f} "
-            f"| {gemm * 1e3:.1f} ms ({ours['flops'] / gemm / 1e9:.0f} GFLOP/s) | {ceiling:.2f}x "
-            f"| {sb3['all']} / {ours['all']} |"
+            f"| {algo} | SB3 | {sb3['steps_per_s']:.1f} | 1 | | | | {sb3['flops'] / 1e6:.0f} "
+            f"| {sb3['all']} |"
         )
+        lines.append(_row(algo, "spinrl", sb3, medians["spinrl"]))
+        if "baseline" in medians:
+            lines.append(_row(algo, f"spinrl at {args.baseline}", sb3, medians["baseline"]))
     lines += [
         "",
         "FLOPs: torch.utils.flop_counter over two updates (one delayed actor step for TD3), "
-        "halved. The matrix products' time is their kernels' self time under torch.profiler "
-        "in the same process. The ceiling is SB3's time per step over that time: the ratio "
-        "spinrl would reach if the environment, acting, sampling, Adam and the activations "
-        f"cost nothing. For scale, this core multiplies two 256 x 256 matrices at "
-        f"{rate / 1e9:.0f} GFLOP/s (float32, measured in this run).",
+        "halved. The matrix products' time is measured twice in the median trial's process: "
+        "their kernels' self time under torch.profiler, and the wall time of the same products "
+        "(recorded shapes and strides) replayed alone. The smaller makes the ceiling: SB3's "
+        "time per step over it, the ratio spinrl would reach if the environment, acting, "
+        "sampling, Adam and the activations cost nothing. The share is the ratio over the "
+        "ceiling, i.e. the products' part of spinrl's time per step. For scale, this core "
+        f"multiplies two 256 x 256 matrices at {rate / 1e9:.0f} GFLOP/s (float32, measured in "
+        "this run).",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "offpolicy_speed.md").write_text("\n".join(lines) + "\n")

@@ -99,7 +99,7 @@ class SACAgent:
 
     def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         with torch.inference_mode():
-            return self.actor.sample(as_obs_tensor(obs))[0].numpy()
+            return self.actor.act(as_obs_tensor(obs)).numpy()
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -128,11 +128,13 @@ class SACAgent:
         loss_pi.backward()
         self.pi_opt.step()
         self.q.requires_grad_(True)
-        # Temperature: raise alpha when the entropy is below target, lower it when above.
+        # Temperature: raise alpha when the entropy is below target, lower it when above. The
+        # loss -(log_alpha (log pi + target_entropy)).mean() has the gradient
+        # -(mean log pi + target_entropy) in log_alpha: written straight into the gradient,
+        # without an autograd graph for one scalar.
         if self.auto_alpha:
-            loss_alpha = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
-            self.alpha_opt.zero_grad()
-            loss_alpha.backward()
+            with torch.no_grad():
+                torch.neg(logp.mean() + self.target_entropy, out=self.alpha_opt.flat_grad[0])
             self.alpha_opt.step()
         polyak_update([self.q_target_flat], [self.q_opt.flat], self.cfg.polyak)
         values = torch.stack([q[0].mean(), logp.mean(), loss_pi, loss_q, alpha]).tolist()

@@ -115,10 +115,9 @@ class TD3Agent:
         with torch.no_grad():
             a_next = self.actor_target(b["next_obs"])
             if cfg.target_noise > 0:  # target policy smoothing
-                eps = (torch.randn_like(a_next) * cfg.target_noise).clamp(
-                    -cfg.noise_clip, cfg.noise_clip
-                )
-                a_next = torch.max(torch.min(a_next + eps, self.high), self.low)
+                eps = torch.randn_like(a_next).mul_(cfg.target_noise)
+                eps.clamp_(-cfg.noise_clip, cfg.noise_clip)
+                a_next = eps.add_(a_next).clamp_(self.low, self.high)
             q_next = self.q_target(b["next_obs"], a_next).min(0).values  # clipped double Q
             y = q_target(b["rewards"], q_next, b["terminated"], cfg.gamma)
         q = self.q(b["obs"], b["actions"])
