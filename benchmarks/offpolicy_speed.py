@@ -248,6 +248,14 @@ def _row(algo: str, name: str, sb3: dict, ours: dict) -> str:
     )
 
 
+def _name(tree: str) -> str:
+    """The commit a baseline source tree is checked out at, or its path outside git."""
+    done = subprocess.run(
+        ["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip() if done.returncode == 0 else tree
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
@@ -301,7 +309,7 @@ def main() -> None:
         )
         lines.append(_row(algo, "spinrl", sb3, medians["spinrl"]))
         if "baseline" in medians:
-            lines.append(_row(algo, f"spinrl at {args.baseline}", sb3, medians["baseline"]))
+            lines.append(_row(algo, f"spinrl at {_name(args.baseline)}", sb3, medians["baseline"]))
     lines += [
         "",
         "FLOPs: torch.utils.flop_counter over two updates (one delayed actor step for TD3), "
