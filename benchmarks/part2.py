@@ -333,6 +333,33 @@ def curve(summaries: list[dict]):
     return [np.array(column) for column in zip(*rows, strict=True)] if rows else None
 
 
+def model_bias(runs: Path, task: str, seeds, budget: int) -> list[str]:
+    """Lines of a per-seed table, PETS against true-model MPC on the same test episodes (the
+    test env's starts follow the run's seed, so seed for seed they face the same starts):
+    each one's mean over its last 5 test episodes and the gap, the learned model's bias."""
+    pets = {s["seed"]: s for s in kept(runs, task, "pets", seeds, budget)}
+    mpc = {s["seed"]: s for s in kept(runs, task, "mpc", seeds, budget)}
+    both = sorted(set(pets) & set(mpc))
+    if not both:
+        return []
+    lines = [
+        "",
+        "Model bias: PETS (learned model) against the same planner on the true dynamics, "
+        "seed for seed on the same test starts; mean of the last 5 test episodes:",
+        "",
+        "| seed | PETS | true-model MPC | gap (MPC - PETS) |",
+        "|---|---|---|---|",
+    ]
+    gaps = []
+    for seed in both:
+        learned, true = last5(pets[seed]), last5(mpc[seed])
+        gaps.append(true - learned)
+        lines.append(f"| {seed} | {_fmt(learned)} | {_fmt(true)} | {_fmt(true - learned)} |")
+    value, low, high = iqm_ci(gaps)
+    lines.append(f"| IQM | | | {_fmt(value)} [{_fmt(low)}, {_fmt(high)}] |")
+    return lines
+
+
 def _fmt(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.1f}" if abs(x) < 1000 else f"{x:.0f}"
 
@@ -399,6 +426,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             for axis, x in ((by_steps, steps), (by_time, seconds)):
                 axis.plot(x, mid, "o-", color=color, markersize=3, label=agent)
                 axis.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        lines += model_bias(runs, task, seeds, budget)
         for agent, source, steps, value, _ in PUBLISHED.get(task, []):
             color, label = f"C{AGENTS.index(agent)}", f"{agent}, {source}: {value:g} at {steps:,}"
             if steps <= budget:  # a point where the budget reaches it, else a level to aim at
