@@ -29,10 +29,11 @@ core-hours per seed on Pendulum-v1, 0.35 on InvertedPendulum-v5 and 2.8 on HalfC
 (PETS 1.6, MBPO 1.1), so about 18 core-hours for 5 seeds of everything.
 
 Each (task, agent, seed) run trains once, torch on 1 thread, without a run directory; its
-summary (budget, settings, env steps, test return, cumulative seconds and planning ms per env
-step for each epoch, CPU, date) is kept in results/runs/part2/<task>_<agent>_s<seed>.json,
-which is committed, so the report survives the machine. A kept run with the table's budget
-is not trained again; --report rebuilds the tables and plots from the kept JSONs alone.
+summary (budget, settings, env steps, test return, cumulative wall and CPU seconds and
+planning ms per env step for each epoch, CPU, date) is kept in
+results/runs/part2/<task>_<agent>_s<seed>.json, which is committed, so the report survives
+the machine. A kept run with the table's budget is not trained again; --report rebuilds the
+tables and plots from the kept JSONs alone.
 Planning time is measured by timing spinrl.planning.MPC.act in the worker (train and test
 steps alike), so it is the planner's own time, not the refits'.
 
@@ -41,8 +42,9 @@ each (task, agent) the interquartile mean over seeds (scipy.stats.trim_mean(x, 0
 mean of the middle half; with 5 seeds, of the middle 3), with a 95% percentile bootstrap
 interval over seeds (scipy.stats.bootstrap, 2000 resamples; stratified by task means here
 that each task is resampled on its own, which it is, since each table is one task). Curves
-take the IQM and its interval at each epoch; on the wall-clock panel each epoch sits at the
-IQM of the seeds' cumulative seconds. python -m doctest benchmarks/part2.py checks the
+take the IQM and its interval at each epoch; on the compute panel each epoch sits at the
+IQM of the seeds' cumulative CPU seconds (compute, which other jobs on the machine do not
+inflate as they do wall time). python -m doctest benchmarks/part2.py checks the
 aggregation against an exact enumeration of every bootstrap resample.
 
     .venv/bin/python benchmarks/part2.py --workers 2      # everything, 5 seeds: ~18 core-h
@@ -259,6 +261,7 @@ def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool) -> dict:
             "steps": int(row["TotalEnvInteracts"]),
             "return": None if ret is None or math.isnan(ret) else float(ret),
             "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
         }
         if clock is not None:
             calls = clock.calls - marks[1]
@@ -320,15 +323,25 @@ def last5(summary: dict) -> float:
     return float(np.nanmean(rets)) if (~np.isnan(rets)).any() else math.nan
 
 
+def cpu_seconds(summary: dict, epoch: int | None = None) -> float:
+    """CPU seconds of the run (or up to the end of ``epoch``): the compute spent, which a
+    second job on the machine, or the run being paused, leaves as it is, where wall time
+    grows. Runs kept before epochs recorded their own get their wall time scaled by the run's
+    CPU-to-wall ratio (and a summary without CPU time at all, its wall time)."""
+    ratio = summary.get("cpu_seconds", summary["seconds"]) / max(summary["seconds"], 1e-9)
+    record = summary if epoch is None else summary["epochs"][epoch]
+    return record.get("cpu_seconds", record["seconds"] * ratio)
+
+
 def curve(summaries: list[dict]):
-    """Per epoch: env steps, IQM of the cumulative seconds, IQM of the return, low, high."""
+    """Per epoch: env steps, IQM of the cumulative CPU seconds, IQM of the return, low, high."""
     length = min(len(s["epochs"]) for s in summaries)
     rows = []
     for i in range(length):
         rets = [returns_of(s)[i] for s in summaries]
         if all(math.isnan(r) for r in rets):
             continue
-        seconds = iqm([s["epochs"][i]["seconds"] for s in summaries])
+        seconds = iqm([cpu_seconds(s, i) for s in summaries])
         rows.append((summaries[0]["epochs"][i]["steps"], seconds, *iqm_ci(rets)))
     return [np.array(column) for column in zip(*rows, strict=True)] if rows else None
 
@@ -380,8 +393,10 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
         f"`{where}/` (the script's docstring has the settings). Each cell: the "
         f"interquartile mean (IQM) over seeds {list(seeds)} with its 95% percentile bootstrap "
         "interval; final return = each seed's last epoch (1 test episode; PPO: its training "
-        "episodes); last 5 = each seed's mean over its last 5 epochs, then the IQM; seconds = "
-        "the whole run, torch on 1 thread; planning = ms per planned env step (pets, mpc).",
+        "episodes); last 5 = each seed's mean over its last 5 epochs, then the IQM; CPU seconds "
+        "= the whole run's process time, torch on 1 thread (the compute spent: unlike wall "
+        "time, it does not grow when other jobs share the machine); planning = wall ms per "
+        "planned env step (pets, mpc).",
     ]
     machines: set[str] = set()
     for task in tasks:
@@ -393,7 +408,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             "",
             f"Budget: {why}.",
             "",
-            "| agent | seeds | final return [95% CI] | last 5 epochs | seconds "
+            "| agent | seeds | final return [95% CI] | last 5 epochs | CPU seconds "
             "| planning ms/step |",
             "|---|---|---|---|---|---|",
         ]
@@ -416,7 +431,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             lines.append(
                 f"| {agent} | {len(summaries)} | {_fmt(value)} [{_fmt(low)}, {_fmt(high)}] | "
                 f"{_fmt(iqm([last5(s) for s in summaries]))} | "
-                f"{iqm([s['seconds'] for s in summaries]):.0f} | "
+                f"{iqm([cpu_seconds(s) for s in summaries]):.0f} | "
                 f"{_fmt(iqm(plan)) if plan else ''} |"
             )
             if (rows := curve(summaries)) is None:
@@ -434,7 +449,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             else:
                 by_steps.axhline(value, color=color, linestyle=":", label=label)
         by_steps.set(xlabel="env steps", ylabel="return (IQM, 95% CI)", title=task)
-        by_time.set(xlabel="wall-clock seconds (1 thread)", xscale="log", title="compute")
+        by_time.set(xlabel="CPU seconds (1 thread)", xscale="log", title="compute")
         by_time.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         if by_steps.get_legend_handles_labels()[0]:
             by_steps.legend(fontsize=8)
