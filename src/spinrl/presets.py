@@ -30,7 +30,12 @@ defaults for the fields the zoo leaves out:
          double false (SB3's DQN has only the max target); Huber loss and gradient norm 10,
          as SB3. SB3 trains at the multiples of train_freq past learning_starts; spinrl's
          loop counts update_every from update_after, so update_after = train_freq *
-         (learning_starts // train_freq) + 1 puts the phases on the same steps.
+         (learning_starts // train_freq) + 1 puts the phases on the same steps. The one
+         difference left: SB3's very first action is greedy (its exploration_rate is 0 until
+         the first step sets it), spinrl's is drawn with eps_start; every later step's
+         epsilon, the updates, the target copies and the replay are SB3's, bit for bit with
+         the same random draws (tests/test_dqn.py runs the LunarLander-v3 entry against
+         SB3's DQN).
 
 What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
 it: gSDE exploration (use_sde), Ornstein-Uhlenbeck noise, learning-rate schedules for SAC.
