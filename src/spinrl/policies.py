@@ -827,11 +827,14 @@ class SquashedGaussianActor(Encoded):
         mu, log_std = run_mlp(self.net, self.features(obs)).chunk(2, dim=-1)
         return mu, log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
 
+    def _squash(self, u: torch.Tensor) -> torch.Tensor:
+        """a = g(u) = center + scale * tanh(u), inside the action bounds."""
+        return self.center + self.scale * torch.tanh(u)
+
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         """``sample(obs)[0]`` (the same draw) without its log-probability: what acting needs."""
         mu, log_std = self._dist(obs)
-        u = mu + log_std.exp() * torch.randn_like(mu)
-        return self.center + self.scale * torch.tanh(u)
+        return self._squash(mu + log_std.exp() * torch.randn_like(mu))
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised sample a = g(mu + sigma * eps) and log pi(a|s)."""
@@ -840,7 +843,7 @@ class SquashedGaussianActor(Encoded):
         u = mu + log_std.exp() * eps
         # (u - mu) / sigma is eps itself: log N(u; mu, sigma) without recomputing it.
         log_normal = -0.5 * (eps.square() + 2.0 * log_std + LOG_2PI).sum(-1)
-        return self.center + self.scale * torch.tanh(u), log_normal - self._log_det(u)
+        return self._squash(u), log_normal - self._log_det(u)
 
     def log_prob_of_u(self, u, mu, log_std) -> torch.Tensor:
         """log pi(a|s) of the action a = g(u) (the class docstring's formula)."""
@@ -853,7 +856,7 @@ class SquashedGaussianActor(Encoded):
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The action at the mean, for evaluation."""
-        return self.center + self.scale * torch.tanh(self._dist(obs)[0])
+        return self._squash(self._dist(obs)[0])
 
 
 class DeterministicActor(Encoded):
@@ -912,14 +915,14 @@ class QEnsemble(Encoded):
                 nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound))
             )
             self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
-        self.act_fn = _ACT_FN[activation(act)]
-        self.act_fn_ = _ACT_FN_INPLACE.get(activation(act), self.act_fn)
+        # in place: every activation here follows a product's fresh output
+        self.act_fn = _ACT_FN_INPLACE.get(activation(act), _ACT_FN[activation(act)])
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         x = torch.cat([self.features(obs), act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
         *hidden, (w_out, b_out) = zip(self.weights, self.biases, strict=True)
         for w, b in hidden:
-            x = self.act_fn_(torch.baddbmm(b, x, w))
+            x = self.act_fn(torch.baddbmm(b, x, w))
         # The output layer has one unit. A batched product with a dimension of size 1 (this
         # layer's forward, and its input gradient, an outer product) is ~20x slower than
         # the same work done elementwise on CPU (143 vs 24 us forward at [2, 256, 256]), a
