@@ -20,10 +20,11 @@ Budgets (TASKS, one row per task, with why it fits): Pendulum-v1 5,000 steps (se
 PETS and MBPO to swing it up within 2-3k and SAC to need ~10-20k; measured: PETS by 600
 steps, MBPO by 3,000, SAC by 4-5k, PPO not at all); InvertedPendulum-v5 5,000 (set expecting
 PETS, MBPO and SAC to balance it within a few thousand steps; only MBPO did); HalfCheetah-v5
-20,000 (the papers run 100k-400k steps; MBPO and PETS take 2-5 minutes per 1,000 steps on
-one core here, so 20k shows the early part of the curve only). Hopper-v5 (which terminates;
-spinrl now has its known rule, spinrl.planning.hopper_terminated, and a learned head) is not
-in the table: one of HalfCheetah or Hopper is asked for, and HalfCheetah never terminates.
+20,000 (the papers run 100k-400k steps; MBPO took 1.8 CPU minutes per 1,000 steps here and
+PETS about 5 by --smoke's times, so 20k shows the early part of the curve only). Hopper-v5
+(which terminates; spinrl now has its known rule, spinrl.planning.hopper_terminated, and a
+learned head) is not in the table: one of HalfCheetah or Hopper is asked for, and
+HalfCheetah never terminates.
 
 Cost, from --smoke's per-step times on a 2-core Zen 5 shared with two other jobs: about 0.5
 core-hours per seed on Pendulum-v1, 0.35 on InvertedPendulum-v5 and 2.8 on HalfCheetah-v5
@@ -351,12 +352,13 @@ def curve(summaries: list[dict]):
     return [np.array(column) for column in zip(*rows, strict=True)] if rows else None
 
 
-def model_bias(runs: Path, task: str, seeds, budget: int) -> list[str]:
+def model_bias(by_agent: dict[str, list[dict]]) -> list[str]:
     """Lines of a per-seed table, PETS against true-model MPC on the same test episodes (the
     test env's starts follow the run's seed, so seed for seed they face the same starts):
-    each one's mean over its last 5 test episodes and the gap, the learned model's bias."""
-    pets = {s["seed"]: s for s in kept(runs, task, "pets", seeds, budget)}
-    mpc = {s["seed"]: s for s in kept(runs, task, "mpc", seeds, budget)}
+    each one's mean over its last 5 test episodes and the gap, the learned model's bias.
+    ``by_agent``: a task's kept summaries by agent."""
+    pets = {s["seed"]: s for s in by_agent.get("pets", [])}
+    mpc = {s["seed"]: s for s in by_agent.get("mpc", [])}
     both = sorted(set(pets) & set(mpc))
     if not both:
         return []
@@ -419,6 +421,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
         ]
         fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(11, 4))
         drawn = False
+        by_agent: dict[str, list[dict]] = {}
         for agent in agents:
             color = f"C{AGENTS.index(agent)}"
             if agent not in cells:
@@ -426,7 +429,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
                     f"| {agent} | | n/a: spinrl has the true dynamics of Pendulum-v1 only | | | |"
                 )
                 continue
-            summaries = kept(runs, task, agent, seeds, budget)
+            summaries = by_agent[agent] = kept(runs, task, agent, seeds, budget)
             if not summaries:
                 lines.append(f"| {agent} | 0 | not run yet | | | |")
                 continue
@@ -446,7 +449,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             for axis, x in ((by_steps, steps), (by_time, seconds)):
                 axis.plot(x, mid, "o-", color=color, markersize=3, label=agent)
                 axis.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-        lines += model_bias(runs, task, seeds, budget)
+        lines += model_bias(by_agent)
         for agent, source, steps, value, _ in PUBLISHED.get(task, []):
             color, label = f"C{AGENTS.index(agent)}", f"{agent}, {source}: {value:g} at {steps:,}"
             if steps <= budget:  # a point where the budget reaches it, else a level to aim at
