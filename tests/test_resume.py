@@ -58,6 +58,13 @@ SETTINGS = {
         "--max-ep-len",
         "30",
     ],
+    # gSDE: the held exploration matrices, redrawn every 7 steps and every collection of 25
+    ("sac", "MountainCarContinuous-v0"): [
+        *("--sde", "true", "--sde-sample-freq", "7", "--log-std-init", "-1"),
+        *("--steps-per-epoch", "100", "--epochs", "10", "--start-steps", "30"),
+        *("--update-after", "50", "--update-every", "25", "--batch-size", "32"),
+        *("--hid", "[16,16]", "--num-test-episodes", "1", "--max-ep-len", "30"),
+    ],
     # every DQN option that carries state: n-step windows, priorities, beta, epsilon, the
     # dueling head, soft target updates, two envs
     ("dqn", "CartPole-v1"): [

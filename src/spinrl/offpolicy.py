@@ -42,6 +42,7 @@ from spinrl.run import (
     Variant,
     validate_common,
 )
+from spinrl.sde import noise_due
 
 ACTION_SPACES = (gym.spaces.Box,)
 
@@ -189,6 +190,8 @@ class OffPolicyLoop(EnvLoop):
             raise
         self.set_actor(self.agent.actor)
         self.pending_updates = 0
+        # gSDE (SAC's sde): the exploration matrices are redrawn on SB3's schedule (spinrl.sde)
+        self.sde = bool(getattr(run.cfg, "sde", False))
 
     # --- what a family that acts differently replaces (DQN: discrete actions, n-step replay)
 
@@ -200,7 +203,13 @@ class OffPolicyLoop(EnvLoop):
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Uniform random actions for the first start_steps (drawn for all N at once), then
-        the agent's exploration."""
+        the agent's exploration. With gSDE, the exploration matrices are redrawn first when
+        due (also during the random phase, as SB3 does)."""
+        cfg = self.cfg
+        if self.sde:
+            rollout = max(1, -(-cfg.update_every // cfg.num_envs))  # vector steps
+            if noise_due(self.rollout.steps // cfg.num_envs, rollout, cfg.sde_sample_freq):
+                self.agent.actor.reset_noise(cfg.num_envs)
         if self.rollout.steps < self.cfg.start_steps:
             low, high = self.action_space.low, self.action_space.high
             shape = (self.cfg.num_envs, self.action_space.shape[0])

@@ -996,6 +996,8 @@ def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
         from spinrl.planning import PlanningPolicy
 
         return PlanningPolicy.from_spec(spec, act_space), act_space
+    if kind == "squashed_sde":  # SAC with gSDE; the module registers its kind on import
+        import spinrl.sde  # noqa: F401
     return ACTOR_KINDS[kind](obs_dim, act_space, hid, act, encoder=encoder), act_space
 
 

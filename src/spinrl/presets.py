@@ -274,10 +274,12 @@ def _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net) -> dict:
 
 
 def _zoo_sac(budget, *, lr=3e-4, buffer=1_000_000, starts=100, batch=256, tau=0.005,
-             gamma=0.99, train_freq=1, alpha=None, net=(256, 256),
+             gamma=0.99, train_freq=1, alpha=None, net=(256, 256), sde_log_std=None,
              differs="") -> Tuned:  # fmt: skip
     fields = _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net)
     fields |= dict(lr=lr, alpha=alpha, alpha_init=1.0)
+    if sde_log_std is not None:  # use_sde with policy_kwargs' log_std_init
+        fields |= dict(sde=True, sde_sample_freq=-1, log_std_init=sde_log_std)
     return Tuned(fields, ZOO.format("sac"), int(budget), differs)
 
 
@@ -330,7 +332,7 @@ DQN_CARTPOLE = (
     "3 seeds, the zoo's plain DQN near 100 on 2 of 3 here and SB3's own at 20 on 1 of 3 "
     "(benchmarks/results/tuned.md); --preset tuned for the zoo's"
 )
-GSDE = "the zoo explores with gSDE (use_sde), which spinrl does not have: a plain Gaussian"
+GSDE = "the zoo explores with gSDE (use_sde), which spinrl has for SAC only: a plain Gaussian"
 MUJOCO = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "Swimmer-v5")
 SPINNINGUP_SETTINGS = "Spinning Up's defaults, measured in benchmarks/results/mujoco_returns.md"
 
@@ -360,13 +362,13 @@ TUNED: dict[str, dict[str, Tuned]] = {
         "Pendulum-v1": _zoo_sac(2e4, lr=1e-3),
         "MountainCarContinuous-v0": _zoo_sac(
             5e4, buffer=50_000, batch=512, alpha=0.1, train_freq=32, gamma=0.9999, tau=0.01,
-            starts=0, net=(64, 64), differs=GSDE + " (its log_std_init -3.67 is gSDE's)"),
+            starts=0, net=(64, 64), sde_log_std=-3.67),
         "LunarLanderContinuous-v3": _zoo_sac(
             5e5, lr=7.3e-4, tau=0.01, starts=10_000, net=(400, 300),
             differs="the zoo decays the learning rate linearly to 0; spinrl's SAC keeps it"),
         "BipedalWalker-v3": _zoo_sac(
             5e5, lr=7.3e-4, buffer=300_000, gamma=0.98, tau=0.02, train_freq=64,
-            starts=10_000, net=(400, 300), differs=GSDE),
+            starts=10_000, net=(400, 300), sde_log_std=-3.0),
     },
     "td3": {
         "Pendulum-v1": _zoo_td3(2e4, half_range=2.0, gamma=0.98, buffer=200_000,

@@ -139,7 +139,7 @@ class NStepReplay:
     def _obs(self, idx: np.ndarray, which: str) -> np.ndarray:
         """The observations (``which`` = "obs") or real next observations of slots ``idx``."""
         if self.rings is None:
-            return getattr(self, which)[idx]
+            return np.take(getattr(self, which), idx, axis=0)  # faster than [idx] (buffers.py)
         return getattr(self.rings, which)(idx // self.N, idx % self.N)
 
     def windows(self, idx: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,6 +10,9 @@ samples a = center + scale * tanh(mu + sigma * eps) (docs eq. 5.3 for the log-pr
 With automatic tuning (the default) alpha follows the gradient of
 E[-alpha (log pi(a|s) + target_entropy)], target_entropy = -dim(A). Evaluation uses the
 action at the mean. Time-limit truncations bootstrap: only ``terminated`` stops the sum.
+
+With ``sde=True`` the policy explores with gSDE (spinrl.sde): noise that is a function of the
+state, held for many steps, as Stable-Baselines3's ``use_sde``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from spinrl.policies import (
     features_dim,
     make_encoder,
 )
+from spinrl.sde import StateDependentActor
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
@@ -46,12 +50,19 @@ class Config(offpolicy.OffPolicyConfig):
     alpha: a fixed entropy temperature; None tunes it automatically.
     alpha_init: the starting temperature when alpha is tuned.
     target_entropy: the entropy alpha's tuning aims at; None means -dim(A).
+    sde: explore with gSDE (spinrl.sde), SB3's ``use_sde``; start_steps stay uniform random.
+    sde_sample_freq: with sde, draw new exploration matrices every this many vector steps
+        as well as before each collection between update phases; -1: only then (SB3's).
+    log_std_init: with sde, the starting log sigma of every entry of the noise matrix.
     """
 
     lr: float = 1e-3
     alpha: float | None = None
     alpha_init: float = 1.0
     target_entropy: float | None = None
+    sde: bool = False
+    sde_sample_freq: int = -1
+    log_std_init: float = -3.0
 
 
 def validate(cfg: Config) -> None:
@@ -60,6 +71,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if (cfg.alpha is not None and cfg.alpha < 0) or cfg.alpha_init <= 0:
         raise ConfigError("alpha must be >= 0 and alpha_init > 0")
+    if cfg.sde_sample_freq == 0 or cfg.sde_sample_freq < -1:
+        raise ConfigError(
+            f"sde_sample_freq must be -1 (once per collection) or >= 1, got {cfg.sde_sample_freq}"
+        )
+    if not math.isfinite(cfg.log_std_init):
+        raise ConfigError(f"log_std_init must be finite, got {cfg.log_std_init}")
 
 
 def soft_q_target(rewards, q_next_min, logp_next, alpha, terminated, gamma) -> torch.Tensor:
@@ -77,7 +94,12 @@ class SACAgent:
         # images, Dicts: the actor and the critics each read through an encoder of their own
         encoder, q_encoder = make_encoder(obs_space), make_encoder(obs_space)
         width = features_dim(obs_space, encoder)
-        self.actor = SquashedGaussianActor(width, act_space, cfg.hid, cfg.act, encoder=encoder)
+        if cfg.sde:
+            self.actor = StateDependentActor(
+                width, act_space, cfg.hid, cfg.act, encoder, log_std_init=cfg.log_std_init
+            )
+        else:
+            self.actor = SquashedGaussianActor(width, act_space, cfg.hid, cfg.act, encoder)
         # both critics, one pass (sharing one encoder)
         self.q = QEnsemble(width, act_dim, cfg.hid, cfg.act, n=2, encoder=q_encoder)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
@@ -107,9 +129,11 @@ class SACAgent:
 
     def update(self, b: dict) -> dict:
         alpha = self.alpha
+        # gSDE: one noise matrix for this update's two samples (SB3 draws one per step)
+        theta = {"theta": self.actor.draw_theta()} if self.cfg.sde else {}
         # Critics: regress both on the soft target (one batched pass for both).
         with torch.no_grad():
-            a_next, logp_next = self.actor.sample(b["next_obs"])
+            a_next, logp_next = self.actor.sample(b["next_obs"], **theta)
             q_next = self.q_target(b["next_obs"], a_next).min(0).values
             y = soft_q_target(
                 b["rewards"], q_next, logp_next, alpha, b["terminated"], self.cfg.gamma
@@ -122,7 +146,7 @@ class SACAgent:
         # Policy: minimise alpha log pi - min Q through reparameterised actions; the critics'
         # own gradients are not needed here.
         self.q.requires_grad_(False)
-        a, logp = self.actor.sample(b["obs"])
+        a, logp = self.actor.sample(b["obs"], **theta)
         loss_pi = (alpha * logp - self.q(b["obs"], a).min(0).values).mean()
         self.pi_opt.zero_grad()
         loss_pi.backward()
@@ -149,6 +173,8 @@ class SACAgent:
             "q_opt": self.q_opt.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
             "alpha_opt": self.alpha_opt.state_dict() if self.alpha_opt else None,
+            # gSDE: the exploration matrices in use, which a resumed run keeps acting with
+            "explore_theta": getattr(self.actor, "explore_theta", None),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -161,6 +187,8 @@ class SACAgent:
             self.log_alpha.copy_(state["log_alpha"])
         if self.alpha_opt is not None:
             self.alpha_opt.load_state_dict(state["alpha_opt"])
+        if self.cfg.sde:
+            self.actor.explore_theta = state["explore_theta"].clone()
 
 
 def train(

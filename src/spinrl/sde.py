@@ -1,0 +1,132 @@
+"""Generalized state-dependent exploration (gSDE, Raffin, Kober and Stulp 2022) for SAC.
+
+A plain Gaussian policy draws fresh noise at every step, so its actions jitter from step to
+step; on a task like MountainCarContinuous, where only a long, consistent push reaches the
+goal, that jitter averages out and the agent never finds the reward. gSDE makes the noise a
+function of the state instead. With phi(s) the policy's last hidden features and a matrix
+theta drawn from N(0, sigma^2) elementwise (sigma: a learned [features, actions] matrix),
+
+    u = mu(s) + phi(s)^T theta,    a = center + scale * tanh(u)
+
+theta is held fixed for many steps (drawn anew every ``sde_sample_freq`` steps, or at the
+start of each collection between update phases), so nearby states get nearby actions and
+the exploration is smooth in time. Given phi(s), u is Gaussian with
+
+    Var[u_j] = sum_i phi_i(s)^2 sigma_ij^2
+
+which gives log pi(a|s) the same way as the squashed Gaussian's (docs eq. 5.3). In the update
+each gradient step draws one theta (reparameterised, so sigma learns through the sample as
+well as through the density) shared by the whole minibatch, as Stable-Baselines3 does.
+
+Stable-Baselines3's settings are kept: sigma = exp(log_std) (no ``expln``), a full
+[features, actions] matrix, gradients through phi (``learn_features``), the mean clipped to
+[-2, 2] before the tanh, and 1e-6 added to the variance. Two things are computed differently,
+equal in exact arithmetic: the log-density is taken at u itself rather than at
+atanh(tanh(u)), and the tanh correction is the exact log(1 - tanh(u)^2) (SB3 adds 1e-6 inside
+the logarithm).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from spinrl.policies import (
+    ACTOR_KINDS,
+    LOG_2PI,
+    SquashedGaussianActor,
+    _bounds,
+    activation,
+    mlp,
+    run_mlp,
+)
+
+CLIP_MEAN = 2.0  # SB3's clip_mean: |mu| <= 2 before the tanh
+VARIANCE_EPS = 1e-6  # SB3's epsilon under the square root
+
+
+class StateDependentActor(SquashedGaussianActor):
+    """SAC's policy with gSDE: u = mu(s) + phi(s)^T theta, a = center + scale * tanh(u).
+
+    ``act`` uses the exploration matrices ``reset_noise`` drew (one per environment),
+    ``sample`` one matrix for the whole batch: a fresh reparameterised draw, or ``theta`` if
+    given (``draw_theta``), so the critics' target and the policy's loss can share it.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_space: gym.Space,
+        hid=(256, 256),
+        act="relu",
+        encoder: nn.Module | None = None,
+        log_std_init: float = -3.0,
+    ) -> None:
+        nn.Module.__init__(self)
+        center, scale = _bounds(act_space)
+        self.register_buffer("center", center)
+        self.register_buffer("scale", scale)
+        self.encoder = encoder
+        trunk = mlp([obs_dim, *hid], act) if hid else nn.Sequential()
+        if hid:
+            trunk.append(activation(act)())
+        self.trunk = trunk
+        width = hid[-1] if hid else obs_dim
+        self.mu = nn.Linear(width, len(center))
+        self.log_std = nn.Parameter(torch.full((width, len(center)), float(log_std_init)))
+        self.reset_noise(1)
+
+    def _latent(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """phi(s), the last hidden features, and mu(s) clipped to [-CLIP_MEAN, CLIP_MEAN]."""
+        phi = run_mlp(self.trunk, self.features(obs))
+        mu = nn.functional.linear(phi, self.mu.weight, self.mu.bias)
+        return phi, mu.clamp(-CLIP_MEAN, CLIP_MEAN)
+
+    def draw_theta(self) -> torch.Tensor:
+        """theta = sigma * eps, eps ~ N(0, 1): differentiable in log_std."""
+        return self.log_std.exp() * torch.randn_like(self.log_std)
+
+    def reset_noise(self, n: int = 1) -> None:
+        """Draw the exploration matrices ``act`` uses, one for each of n environments."""
+        with torch.no_grad():
+            sigma = self.log_std.exp()
+            self.explore_theta = sigma * torch.randn(n, *sigma.shape, dtype=sigma.dtype)
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """An exploring action with the held matrices: row i of obs uses matrix i (one
+        matrix held: every row uses it)."""
+        phi, mu = self._latent(obs)
+        theta = self.explore_theta
+        if phi.dim() == 1 or len(theta) == 1 or len(theta) != len(phi):
+            return self._squash(mu + phi @ theta[0])
+        return self._squash(mu + torch.bmm(phi.unsqueeze(1), theta).squeeze(1))
+
+    def std(self, phi: torch.Tensor) -> torch.Tensor:
+        """The standard deviation of u given phi(s): sqrt(phi^2 @ sigma^2 + 1e-6)."""
+        return (phi.square() @ (2.0 * self.log_std).exp() + VARIANCE_EPS).sqrt()
+
+    def sample(self, obs: torch.Tensor, theta: torch.Tensor | None = None):
+        """A reparameterised sample a = g(mu + phi^T theta) and log pi(a|s), one theta for
+        the whole batch (a fresh draw unless given)."""
+        phi, mu = self._latent(obs)
+        noise = phi @ (self.draw_theta() if theta is None else theta)
+        std = self.std(phi)
+        u = mu + noise
+        log_normal = -0.5 * ((noise / std).square() + 2.0 * std.log() + LOG_2PI).sum(-1)
+        return self._squash(u), log_normal - self._log_det(u)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The action at the mean, for evaluation."""
+        return self._squash(self._latent(obs)[1])
+
+
+ACTOR_KINDS["squashed_sde"] = StateDependentActor
+
+
+def noise_due(vector_step: int, rollout: int, sample_freq: int) -> bool:
+    """Whether the exploration matrices are drawn anew before this vector step, as SB3's
+    collection does: at the start of every collection of ``rollout`` vector steps, and every
+    ``sample_freq`` steps within one when sample_freq > 0."""
+    within = vector_step % rollout
+    return within == 0 or (sample_freq > 0 and within % sample_freq == 0)
