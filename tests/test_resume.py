@@ -65,6 +65,13 @@ SETTINGS = {
         *("--update-after", "50", "--update-every", "25", "--batch-size", "32"),
         *("--hid", "[16,16]", "--num-test-episodes", "1", "--max-ep-len", "30"),
     ],
+    # TD3's Ornstein-Uhlenbeck noise: its state, reset at the 30-step episode ends
+    ("td3", "MountainCarContinuous-v0"): [
+        *("--noise-type", "ou", "--act-noise", "0.5", "--steps-per-epoch", "100"),
+        *("--epochs", "10", "--start-steps", "30", "--update-after", "50"),
+        *("--update-every", "25", "--batch-size", "32", "--hid", "[16,16]"),
+        *("--num-test-episodes", "1", "--max-ep-len", "30"),
+    ],
     # every DQN option that carries state: n-step windows, priorities, beta, epsilon, the
     # dueling head, soft target updates, two envs
     ("dqn", "CartPole-v1"): [

@@ -51,3 +51,49 @@ def test_q_ensemble_equals_independent_networks():
 def test_pendulum_reaches_minus_250():
     history = _learns("td3")
     assert history[-1] >= -250, history
+
+
+def _ou_agent(act_noise=0.5):
+    import gymnasium as gym
+
+    torch.manual_seed(0)
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    act_space = gym.spaces.Box(-100.0, 100.0, (2,), np.float32)  # wide: no noise is clipped
+    cfg = td3.Config(env="MountainCarContinuous-v0", hid=(8,), act_noise=act_noise,
+                     noise_type="ou")  # fmt: skip
+    return td3.TD3Agent(obs_space, act_space, cfg)
+
+
+def test_ornstein_uhlenbeck_noise_is_sb3s_process_draw_for_draw(monkeypatch):
+    noise_module = pytest.importorskip("stable_baselines3.common.noise")
+    agent, obs = _ou_agent(), np.ones((1, 3), np.float32)
+    draws = np.random.default_rng(1).standard_normal((300, 2))
+    theirs = noise_module.OrnsteinUhlenbeckActionNoise(mean=np.zeros(2), sigma=0.5 * np.ones(2))
+    given = iter(draws)
+    monkeypatch.setattr(np.random, "normal", lambda size: next(given))  # SB3 draws with this
+    ours_rng = iter(draws)
+
+    class SameDraws:  # hands our agent the same standard normals
+        def standard_normal(self, shape):
+            return next(ours_rng).reshape(shape)
+
+    for t in range(300):
+        if t == 150:  # an episode ends: both processes start again at 0
+            agent.end_episodes(np.array([True]))
+            theirs.reset()
+        ours = agent.explore(obs, SameDraws()) - agent.deterministic(obs)
+        np.testing.assert_allclose(ours[0], theirs(), rtol=1e-4, atol=1e-6)
+    assert np.abs(agent.ou).max() > 0.1  # the process has wandered: the test saw real noise
+
+
+def test_ornstein_uhlenbeck_noise_is_correlated_in_time_and_reset_per_env():
+    agent, obs = _ou_agent(), np.ones((2, 3), np.float32)
+    rng = np.random.default_rng(0)
+    noise = np.stack([agent.explore(obs, rng) - agent.deterministic(obs) for _ in range(3000)])
+    steps = np.diff(noise[:, 0, 0])
+    # x changes by ~ sigma sqrt(dt) = 0.05 per step while wandering ~10x further
+    assert np.std(steps) == pytest.approx(0.05, rel=0.1) and np.abs(noise).max() > 0.5
+    agent.end_episodes(np.array([True, False]))
+    assert agent.ou[0].tolist() == [0.0, 0.0] and np.all(agent.ou[1] != 0.0)
+    with pytest.raises(Exception, match="noise_type must be one of gaussian, ou"):
+        td3.validate(td3.Config(env="Pendulum-v1", noise_type="pink"))

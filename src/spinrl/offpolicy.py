@@ -192,6 +192,7 @@ class OffPolicyLoop(EnvLoop):
         self.pending_updates = 0
         # gSDE (SAC's sde): the exploration matrices are redrawn on SB3's schedule (spinrl.sde)
         self.sde = bool(getattr(run.cfg, "sde", False))
+        self.end_episodes = getattr(self.agent, "end_episodes", None)
 
     # --- what a family that acts differently replaces (DQN: discrete actions, n-step replay)
 
@@ -219,6 +220,8 @@ class OffPolicyLoop(EnvLoop):
     def store(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """A truncation is an ordinary transition here: its target bootstraps from Q(s', .)."""
         self.replay.store(obs, actions, rewards, next_obs, terminated)
+        if self.end_episodes is not None:  # noise with a memory (TD3's Ornstein-Uhlenbeck)
+            self.end_episodes(np.logical_or(terminated, truncated))
 
     def update_phase(self, epoch: int, env_steps: int) -> None:
         """One gradient step per env step of the phase, each on a fresh minibatch."""

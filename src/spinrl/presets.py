@@ -38,7 +38,7 @@ defaults for the fields the zoo leaves out:
          SB3's DQN).
 
 What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
-it: gSDE exploration (use_sde), Ornstein-Uhlenbeck noise, learning-rate schedules for SAC.
+it: PPO's gSDE exploration (use_sde; SAC has it), learning-rate schedules for SAC.
 ``budget`` is the zoo's n_timesteps: applying an entry sets total_steps to it unless the run
 gives epochs or total_steps itself. benchmarks/tuned.py measures every entry against the
 zoo's published return.
@@ -284,13 +284,14 @@ def _zoo_sac(budget, *, lr=3e-4, buffer=1_000_000, starts=100, batch=256, tau=0.
 
 
 def _zoo_td3(budget, *, half_range=1.0, lr=1e-3, buffer=1_000_000, starts=100, batch=256,
-             tau=0.005, gamma=0.99, train_freq=1, noise=0.1, net=(400, 300),
-             differs="") -> Tuned:  # fmt: skip
+             tau=0.005, gamma=0.99, train_freq=1, noise=0.1, noise_type="gaussian",
+             net=(400, 300), differs="") -> Tuned:  # fmt: skip
     fields = _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net)
     fields |= dict(
         pi_lr=lr,
         q_lr=lr,
         act_noise=noise * half_range,
+        noise_type=noise_type,  # the zoo's noise_type: "normal" or "ornstein-uhlenbeck"
         target_noise=0.2 * half_range,
         noise_clip=0.5 * half_range,
         policy_delay=2,
@@ -373,9 +374,7 @@ TUNED: dict[str, dict[str, Tuned]] = {
     "td3": {
         "Pendulum-v1": _zoo_td3(2e4, half_range=2.0, gamma=0.98, buffer=200_000,
                                 starts=10_000),
-        "MountainCarContinuous-v0": _zoo_td3(
-            3e5, noise=0.5, differs="the zoo explores with Ornstein-Uhlenbeck noise of std 0.5; "
-            "spinrl with Gaussian noise of the same std"),
+        "MountainCarContinuous-v0": _zoo_td3(3e5, noise=0.5, noise_type="ou"),
         "LunarLanderContinuous-v3": _zoo_td3(3e5, gamma=0.98, buffer=200_000, starts=10_000),
         "BipedalWalker-v3": _zoo_td3(1e6, gamma=0.98, buffer=200_000, starts=10_000),
     },

@@ -7,9 +7,12 @@
 3. Delayed policy updates: the actor and the target networks move once every policy_delay
    critic updates; the actor maximises Q_1(s, mu(s)).
 
-Exploration adds Gaussian noise of scale act_noise to mu(s). All three noise scales are in
-the action's own units, as Spinning Up's (on Pendulum-v1, whose torque is in [-2, 2], 0.1 is
-0.1 N m). Time-limit truncations bootstrap: only ``terminated`` stops the sum.
+Exploration adds Gaussian noise of scale act_noise to mu(s), or with ``noise_type="ou"``
+Ornstein-Uhlenbeck noise, a mean-reverting random walk whose pushes last many steps (SB3's
+OrnsteinUhlenbeckActionNoise: x <- x - 0.15 x dt + act_noise sqrt(dt) eps, dt = 0.01, back to
+0 when an episode ends). All three noise scales are in the action's own units, as Spinning
+Up's (on Pendulum-v1, whose torque is in [-2, 2], 0.1 is 0.1 N m). Time-limit truncations
+bootstrap: only ``terminated`` stops the sum.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from spinrl.policies import (
 from spinrl.run import Result, Variant
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
+NOISE_TYPES = ("gaussian", "ou")
+OU_THETA, OU_DT = 0.15, 1e-2  # SB3's OrnsteinUhlenbeckActionNoise defaults
 
 
 @dataclass
@@ -44,7 +49,10 @@ class Config(offpolicy.OffPolicyConfig):
 
     pi_lr: Adam learning rate of the policy.
     q_lr: Adam learning rate of the critics.
-    act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up).
+    act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up); with
+        noise_type "ou", the Ornstein-Uhlenbeck process's sigma.
+    noise_type: "gaussian" (fresh noise each step) or "ou" (Ornstein-Uhlenbeck, SB3's, with
+        its theta 0.15 and dt 0.01; the warm-up's uniform actions get none).
     target_noise: std of the target policy smoothing noise, in action units.
     noise_clip: bound of the smoothing noise, in action units.
     policy_delay: critic updates per actor and target update.
@@ -55,6 +63,7 @@ class Config(offpolicy.OffPolicyConfig):
     pi_lr: float = 1e-3
     q_lr: float = 1e-3
     act_noise: float = 0.1
+    noise_type: str = "gaussian"
     target_noise: float = 0.2
     noise_clip: float = 0.5
     policy_delay: int = 2
@@ -67,6 +76,10 @@ def validate(cfg) -> None:
         raise ConfigError(f"learning rates must be positive, got {cfg.pi_lr} and {cfg.q_lr}")
     if cfg.act_noise < 0 or cfg.target_noise < 0 or cfg.noise_clip < 0:
         raise ConfigError("noise scales must be >= 0")
+    if cfg.noise_type not in NOISE_TYPES:
+        raise ConfigError(
+            f"noise_type must be one of {', '.join(NOISE_TYPES)}, got {cfg.noise_type!r}"
+        )
     if cfg.policy_delay < 1 or cfg.n_critics < 1:
         raise ConfigError("policy_delay and n_critics must be >= 1")
 
@@ -100,11 +113,23 @@ class TD3Agent:
         self.sources = [self.pi_opt.flat, self.q_opt.flat]
         self.targets = [flatten_(net.parameters())[0] for net in (self.actor_target, self.q_target)]
         self.updates = 0
+        self.ou: np.ndarray | None = None  # the Ornstein-Uhlenbeck state, one row per env
 
     def explore(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mu = self.deterministic(obs)
-        noise = rng.standard_normal(mu.shape).astype(np.float32) * self.cfg.act_noise
+        eps = rng.standard_normal(mu.shape)
+        if self.cfg.noise_type == "ou":
+            x = self.ou if self.ou is not None else np.zeros(mu.shape)
+            self.ou = x - OU_THETA * x * OU_DT + self.cfg.act_noise * math.sqrt(OU_DT) * eps
+            noise = self.ou.astype(np.float32)
+        else:
+            noise = eps.astype(np.float32) * self.cfg.act_noise
         return np.clip(mu + noise, self.low_np, self.high_np)
+
+    def end_episodes(self, ended: np.ndarray) -> None:
+        """The Ornstein-Uhlenbeck noise of the envs whose episode ended starts again at 0."""
+        if self.ou is not None:
+            self.ou[ended] = 0.0
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -148,12 +173,15 @@ class TD3Agent:
             "pi_opt": self.pi_opt.state_dict(),
             "q_opt": self.q_opt.state_dict(),
             "updates": self.updates,
+            "ou": None if self.ou is None else torch.from_numpy(self.ou.copy()),
         }
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("actor", "actor_target", "q", "q_target", "pi_opt", "q_opt"):
             getattr(self, name).load_state_dict(state[name])
         self.updates = int(state["updates"])
+        ou = state.get("ou")
+        self.ou = None if ou is None else ou.numpy().copy()
 
 
 def train(
