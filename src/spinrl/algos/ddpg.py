@@ -24,12 +24,16 @@ class Config(offpolicy.OffPolicyConfig):
 
     pi_lr: Adam learning rate of the policy.
     q_lr: Adam learning rate of the critic.
-    act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up).
+    act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up); with
+        noise_type "ou", the Ornstein-Uhlenbeck process's sigma.
+    noise_type: "gaussian" (Spinning Up's) or "ou", the Ornstein-Uhlenbeck noise the DDPG
+        paper explored with (Lillicrap et al. 2016 used theta 0.15, sigma 0.2; algos/td3.py).
     """
 
     pi_lr: float = 1e-3
     q_lr: float = 1e-3
     act_noise: float = 0.1
+    noise_type: str = "gaussian"
 
 
 FIXED = dict(n_critics=1, target_noise=0.0, policy_delay=1)  # TD3 without its three fixes
