@@ -58,6 +58,12 @@ SETTINGS = {
         "--max-ep-len",
         "30",
     ],
+    # PPO's gSDE: the matrices drawn from the rollout's stream every 3 steps
+    ("ppo", "MountainCarContinuous-v0"): [
+        *("--sde", "true", "--sde-sample-freq", "3", "--log-std-init", "-1"),
+        *("--num-envs", "2", "--steps-per-epoch", "128", "--epochs", "8"),
+        *("--normalize-obs", "true", *PPO_COMMON),
+    ],
     # gSDE: the held exploration matrices, redrawn every 7 steps and every collection of 25
     ("sac", "MountainCarContinuous-v0"): [
         *("--sde", "true", "--sde-sample-freq", "7", "--log-std-init", "-1"),

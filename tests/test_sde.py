@@ -13,7 +13,7 @@ import spinrl
 from spinrl.cli import main
 from spinrl.errors import ConfigError
 from spinrl.evaluate import load_policy
-from spinrl.sde import StateDependentActor, noise_due
+from spinrl.sde import StateDependentActor, StateDependentGaussianActor, noise_due
 
 
 def _actor(low=-1.0, high=1.0, act_dim=2, log_std_init=-1.0, hid=(8, 8)):
@@ -167,3 +167,73 @@ def test_the_zoos_gsde_settings_solve_mountain_car_continuous():
     # same settings ends at 0 (benchmarks/results/tuned.md, before gSDE)
     result = spinrl.sac(env="MountainCarContinuous-v0", preset="tuned", seed=0, verbose=False)
     assert result.last_row["AverageTestEpRet"] >= 90, result.last_row
+
+
+# --- PPO's gSDE (StateDependentGaussianActor) -----------------------------------------------
+
+
+def _ppo_actor(log_std_init=-1.0):
+    torch.manual_seed(0)
+    return StateDependentGaussianActor(3, 2, (16, 16), "tanh", log_std_init, orthogonal=True)
+
+
+def test_ppo_gsde_rollout_samples_hold_the_matrix_and_score_as_the_update_does():
+    actor, rng = _ppo_actor(), np.random.default_rng(0)
+    actor.sample_freq = 4
+    obs = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)  # 5 envs
+    with torch.no_grad():
+        mu = actor.deterministic(torch.from_numpy(obs)).numpy()
+    held = []
+    for step in range(9):
+        act, logp = actor.explore(obs, mu, step, rng)
+        held.append(act)
+        # the update's log-probability of the stored action is the rollout's
+        with torch.no_grad():
+            again = actor.log_prob(torch.from_numpy(obs), torch.from_numpy(act))
+        np.testing.assert_allclose(logp, again.numpy(), rtol=1e-5, atol=1e-5)
+    # same obs, same matrices: identical actions until a draw (steps 4 and 8), one per env
+    assert all(np.array_equal(held[0], held[k]) for k in (1, 2, 3))
+    assert not np.array_equal(held[3], held[4]) and np.array_equal(held[4], held[7])
+    assert len({tuple(row) for row in held[0]}) == 5
+
+
+def test_ppo_gsde_log_probability_entropy_and_gradients_equal_stable_baselines3s():
+    sb3_policies = pytest.importorskip("stable_baselines3.common.policies")
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    act_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    ours = _ppo_actor(log_std_init=-0.7)
+    theirs = sb3_policies.ActorCriticPolicy(
+        obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[16, 16], vf=[16, 16]),
+        activation_fn=torch.nn.Tanh, use_sde=True, log_std_init=-0.7,
+    )  # fmt: skip
+    linears = [m for m in ours.mu_net if isinstance(m, torch.nn.Linear)]
+    theirs_pi = [m for m in theirs.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for a, b in zip(linears[:-1], theirs_pi, strict=True):
+            b.weight.copy_(a.weight)
+            b.bias.copy_(a.bias)
+        theirs.action_net.weight.copy_(linears[-1].weight)
+        theirs.action_net.bias.copy_(linears[-1].bias)
+    obs = torch.randn(64, 3) * 2
+    actions = torch.randn(64, 2)
+    _, logp_theirs, ent_theirs = theirs.evaluate_actions(obs, actions)
+    logp_ours, ent_ours = ours.log_prob_and_entropy(obs, actions)
+    torch.testing.assert_close(logp_ours, logp_theirs, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ent_ours, ent_theirs, rtol=1e-5, atol=1e-5)
+    (logp_ours.mean() + 0.1 * ent_ours.mean()).backward()
+    (logp_theirs.mean() + 0.1 * ent_theirs.mean()).backward()
+    torch.testing.assert_close(ours.log_std.grad, theirs.log_std.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(linears[0].weight.grad, theirs_pi[0].weight.grad,
+                               rtol=1e-4, atol=1e-6)  # fmt: skip
+
+
+def test_a_ppo_gsde_run_trains_saves_and_loads(tmp_path):
+    result = spinrl.ppo(env="Pendulum-v1", sde=True, sde_sample_freq=4, num_envs=2,
+                        steps_per_epoch=256, epochs=2, minibatch_size=64,
+                        output_dir=str(tmp_path), verbose=False)  # fmt: skip
+    assert isinstance(result.actor, StateDependentGaussianActor)
+    obs = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    policy = load_policy(tmp_path, deterministic=True)
+    np.testing.assert_allclose(policy(obs), result.act(obs, deterministic=True), rtol=1e-6)
+    with pytest.raises(ConfigError, match="sde_sample_freq"):
+        spinrl.ppo(env="Pendulum-v1", sde=True, sde_sample_freq=0, verbose=False)

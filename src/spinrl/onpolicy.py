@@ -28,7 +28,7 @@ from spinrl.envs import (
     RewardScaler,
 )
 from spinrl.errors import ConfigError, DivergenceError
-from spinrl.policies import VCritic, make_actor, make_encoder
+from spinrl.policies import VCritic, features_dim, make_actor, make_encoder
 from spinrl.run import (
     EnvLoop,
     Policy,
@@ -38,6 +38,7 @@ from spinrl.run import (
     Variant,
     validate_common,
 )
+from spinrl.sde import StateDependentGaussianActor
 
 ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box)
 
@@ -96,10 +97,14 @@ class Session(EnvLoop):
         log_std_init: float = -0.5,
         variant: Variant | None = None,
         shared_encoder: bool = False,
+        sde_sample_freq: int | None = None,
     ) -> None:
         """``shared_encoder``: for images and Dict observations, one encoder (CNN trunk) that
         the actor and the critic both read, as CleanRL's PPO on Atari; otherwise each has
-        its own. Flat vectors have no encoder, so it changes nothing there."""
+        its own. Flat vectors have no encoder, so it changes nothing there.
+        ``sde_sample_freq``: explore a Box action space with gSDE (spinrl.sde), the matrices
+        drawn at each collection's start and every this many steps when > 0; None: a plain
+        Gaussian."""
         self.lifecycle = Run(algo, cfg, output_dir, verbose, env_fn, variant)
         cfg = self.lifecycle.cfg
         self.epochs = self.lifecycle.epochs
@@ -118,9 +123,17 @@ class Session(EnvLoop):
         )
         act_space, obs_space = self.action_space, self.obs_space
         encoder = make_encoder(obs_space, orthogonal)
-        actor = make_actor(
-            obs_space, act_space, cfg.hid, cfg.act, orthogonal, encoder, log_std_init=log_std_init
-        )
+        if sde_sample_freq is not None and isinstance(act_space, gym.spaces.Box):
+            actor = StateDependentGaussianActor(
+                features_dim(obs_space, encoder), int(act_space.shape[0]), cfg.hid, cfg.act,
+                log_std_init, orthogonal, encoder,
+            )  # fmt: skip
+            actor.sample_freq = sde_sample_freq
+        else:
+            actor = make_actor(
+                obs_space, act_space, cfg.hid, cfg.act, orthogonal, encoder,
+                log_std_init=log_std_init,
+            )  # fmt: skip
         self.set_actor(actor)
         self.critic = None
         if use_critic:

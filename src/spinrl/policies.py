@@ -996,8 +996,12 @@ def build_actor(spec: dict) -> tuple[nn.Module, gym.Space]:
         from spinrl.planning import PlanningPolicy
 
         return PlanningPolicy.from_spec(spec, act_space), act_space
-    if kind == "squashed_sde":  # SAC with gSDE; the module registers its kind on import
+    if kind in ("squashed_sde", "gaussian_sde"):  # gSDE; spinrl.sde registers its kinds
         import spinrl.sde  # noqa: F401
+
+        if kind == "gaussian_sde":
+            cls = ACTOR_KINDS[kind]
+            return cls(obs_dim, act_space.shape[0], hid, act, encoder=encoder), act_space
     return ACTOR_KINDS[kind](obs_dim, act_space, hid, act, encoder=encoder), act_space
 
 

@@ -38,7 +38,7 @@ defaults for the fields the zoo leaves out:
          SB3's DQN).
 
 What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
-it: PPO's gSDE exploration (use_sde; SAC has it), learning-rate schedules for SAC.
+it: learning-rate schedules for SAC.
 ``budget`` is the zoo's n_timesteps: applying an entry sets total_steps to it unless the run
 gives epochs or total_steps itself. benchmarks/tuned.py measures every entry against the
 zoo's published return.
@@ -228,6 +228,7 @@ def _zoo_ppo(
     normalize=False,
     log_std_init=0.0,
     ortho=True,
+    sde_freq=None,
     differs="",
 ) -> Tuned:
     fields = dict(
@@ -255,6 +256,8 @@ def _zoo_ppo(
         hid=(64, 64),
         act="tanh",
     )
+    if sde_freq is not None:  # use_sde with its sde_sample_freq (-1: SB3's default)
+        fields |= dict(sde=True, sde_sample_freq=sde_freq)
     return Tuned(fields, ZOO.format("ppo"), int(budget), differs)
 
 
@@ -333,7 +336,6 @@ DQN_CARTPOLE = (
     "3 seeds, the zoo's plain DQN near 100 on 2 of 3 here and SB3's own at 20 on 1 of 3 "
     "(benchmarks/results/tuned.md); --preset tuned for the zoo's"
 )
-GSDE = "the zoo explores with gSDE (use_sde), which spinrl has for SAC only: a plain Gaussian"
 MUJOCO = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "Swimmer-v5")
 SPINNINGUP_SETTINGS = "Spinning Up's defaults, measured in benchmarks/results/mujoco_returns.md"
 
@@ -347,11 +349,11 @@ TUNED: dict[str, dict[str, Tuned]] = {
                                normalize=True),
         "MountainCar-v0": _zoo_ppo(1e6, n_envs=16, n_steps=16, n_epochs=4, lam=0.98,
                                    normalize=True),
-        "Pendulum-v1": _zoo_ppo(1e5, n_envs=4, n_steps=1024, lr=1e-3, gamma=0.9, differs=GSDE),
+        "Pendulum-v1": _zoo_ppo(1e5, n_envs=4, n_steps=1024, lr=1e-3, gamma=0.9, sde_freq=4),
         "MountainCarContinuous-v0": _zoo_ppo(
             2e4, n_steps=8, batch_size=256, gamma=0.9999, lr=7.77e-5, ent_coef=0.00429,
             clip=0.1, lam=0.9, max_grad_norm=5.0, vf_coef=0.19, log_std_init=-3.29,
-            ortho=False, normalize=True, differs=GSDE),
+            ortho=False, normalize=True, sde_freq=-1),
         "LunarLander-v3": _zoo_ppo(1e6, n_envs=16, n_steps=1024, n_epochs=4, lam=0.98,
                                    gamma=0.999, ent_coef=0.01),
         "LunarLanderContinuous-v3": _zoo_ppo(1e6, n_envs=16, n_steps=1024, n_epochs=4,

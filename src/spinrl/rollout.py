@@ -21,6 +21,7 @@ from spinrl.envs import (
     restore_envs,
 )
 from spinrl.policies import action_clipper, policy_forward
+from spinrl.sde import StateDependentGaussianActor
 
 
 class Rollout:
@@ -71,11 +72,15 @@ class Rollout:
     def collect(self, actor, critic, buf: RolloutBuffer) -> None:
         """Run T steps in every env, writing buf[t, :] for t < T."""
         forward = policy_forward(actor, critic)
-        sample = actor.numpy_sampler()
+        sde = isinstance(actor, StateDependentGaussianActor)  # gSDE: noise held between draws
+        sample = None if sde else actor.numpy_sampler()
         for t in range(buf.T):
             obs = self.normalizer(self.obs, update=True)
             outs = forward(obs)
-            act, logp = sample(outs[0], self.rng)
+            if sde:
+                act, logp = actor.explore(obs, outs[0], t, self.rng)
+            else:
+                act, logp = sample(outs[0], self.rng)
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.clip(act))
             check_step(rewards, next_obs, self.steps)
             buf.obs[t], buf.actions[t], buf.logp[t] = obs, act, logp

@@ -1,4 +1,5 @@
-"""Generalized state-dependent exploration (gSDE, Raffin, Kober and Stulp 2022) for SAC.
+"""Generalized state-dependent exploration (gSDE, Raffin, Kober and Stulp 2022) for SAC and
+PPO.
 
 A plain Gaussian policy draws fresh noise at every step, so its actions jitter from step to
 step; on a task like MountainCarContinuous, where only a long, consistent push reaches the
@@ -19,25 +20,35 @@ each gradient step draws one theta (reparameterised, so sigma learns through the
 well as through the density) shared by the whole minibatch, as Stable-Baselines3 does.
 
 Stable-Baselines3's settings are kept: sigma = exp(log_std) (no ``expln``), a full
-[features, actions] matrix, gradients through phi (``learn_features``), the mean clipped to
-[-2, 2] before the tanh, and 1e-6 added to the variance. Two things are computed differently,
-equal in exact arithmetic: the log-density is taken at u itself rather than at
+[features, actions] matrix, 1e-6 added to the variance; for SAC gradients through phi
+(``learn_features``) and the mean clipped to [-2, 2] before the tanh. Two things are computed
+differently, equal in exact arithmetic: the log-density is taken at u itself rather than at
 atanh(tanh(u)), and the tanh correction is the exact log(1 - tanh(u)^2) (SB3 adds 1e-6 inside
 the logarithm).
+
+PPO's policy (StateDependentGaussianActor) has no squashing: a = mu(s) + phi(s)^T theta,
+clipped to the bounds by the rollout only for the environment, as the plain Gaussian. Its
+log-probability and entropy are the Gaussian's with the state-dependent standard deviation,
+which, as SB3's on-policy gSDE, sees phi without its gradient: sigma learns through the
+variance, the features through the mean. The rollout draws one matrix per environment from
+its own generator at the start of each collection and every ``sde_sample_freq`` steps.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
 from spinrl.policies import (
     ACTOR_KINDS,
     LOG_2PI,
+    GaussianActor,
     SquashedGaussianActor,
     _bounds,
     activation,
+    diag_gaussian_log_prob,
     mlp,
     run_mlp,
 )
@@ -121,7 +132,97 @@ class StateDependentActor(SquashedGaussianActor):
         return self._squash(self._latent(obs)[1])
 
 
+class StateDependentGaussianActor(GaussianActor):
+    """PPO's policy with gSDE: a = mu(s) + phi(s)^T theta, phi(s) the mean network's last
+    hidden features, theta ~ N(0, sigma^2) with sigma = exp(log_std) a [features, actions]
+    matrix. Given s, a ~ N(mu(s), phi(s)^2 @ sigma^2 + 1e-6) per action (phi detached, as SB3's
+    on-policy gSDE). Everything else (the mean network and its initialisation) is
+    GaussianActor's."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hid=(64, 64),
+        act="tanh",
+        log_std_init: float = 0.0,
+        orthogonal=False,
+        encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__(obs_dim, act_dim, hid, act, log_std_init, orthogonal, encoder)
+        width = hid[-1] if hid else obs_dim
+        self.log_std = nn.Parameter(torch.full((width, act_dim), float(log_std_init)))
+        # phi(s): mu_net's layers before the mean's, the same modules (a tuple: registered once)
+        self.trunk = tuple(self.mu_net)[:-1]
+        self.explore_theta: np.ndarray | None = None
+        self.sample_freq = -1  # the run's sde_sample_freq (set by the on-policy session)
+
+    def _phi_mu(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        phi = run_mlp(self.trunk, self.features(obs))
+        head = self.mu_net[-1]
+        return phi, nn.functional.linear(phi, head.weight, head.bias)
+
+    def _log_std_of(self, phi: torch.Tensor) -> torch.Tensor:
+        """log of sqrt(phi^2 @ sigma^2 + 1e-6), phi without its gradient."""
+        var = phi.detach().square() @ (2.0 * self.log_std).exp() + VARIANCE_EPS
+        return 0.5 * var.log()
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh matrix theta for the batch, a = mu + phi^T theta, and log pi(a|s)."""
+        phi, mu = self._phi_mu(obs)
+        theta = self.log_std.exp() * torch.randn_like(self.log_std)
+        act = mu + phi @ theta
+        return act, diag_gaussian_log_prob(act, mu, self._log_std_of(phi))
+
+    def numpy_sampler(self):
+        raise TypeError("gSDE samples with explore(); the rollout calls it instead")
+
+    def explore(self, obs: np.ndarray, mu: np.ndarray, step: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The rollout's sample for N envs: a = mu + phi^T theta_env and log pi(a|s), with the
+        matrices drawn from ``rng`` at step 0 of a collection and every ``sample_freq`` steps
+        (when > 0). ``mu``: the means the rollout's fused forward already computed."""
+        sample_freq = self.sample_freq
+        with torch.inference_mode():
+            phi = run_mlp(self.trunk, self.features(torch.from_numpy(obs))).numpy()
+            sigma = self.log_std.exp().numpy()
+        if step == 0 or (sample_freq > 0 and step % sample_freq == 0):
+            eps = rng.standard_normal((len(obs), *sigma.shape), dtype=np.float32)
+            self.explore_theta = sigma * eps
+        noise = np.einsum("nk,nkj->nj", phi, self.explore_theta)
+        std = np.sqrt(np.square(phi) @ np.square(sigma) + VARIANCE_EPS)
+        logp = -0.5 * (np.square(noise / std) + 2.0 * np.log(std) + LOG_2PI).sum(-1)
+        return (mu + noise).astype(np.float32), logp.astype(np.float32)
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        phi, mu = self._phi_mu(obs)
+        return diag_gaussian_log_prob(act, mu, self._log_std_of(phi))
+
+    def log_prob_and_entropy(self, obs, act) -> tuple[torch.Tensor, torch.Tensor]:
+        phi, mu = self._phi_mu(obs)
+        log_std = self._log_std_of(phi)
+        entropy = (log_std + 0.5 * (LOG_2PI + 1.0)).sum(-1)
+        return diag_gaussian_log_prob(act, mu, log_std), entropy
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        return (self._log_std_of(self._phi_mu(obs)[0]) + 0.5 * (LOG_2PI + 1.0)).sum(-1)
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The means and the state-dependent log standard deviations, [B, A] each."""
+        phi, mu = self._phi_mu(obs)
+        return mu, self._log_std_of(phi)
+
+    def kl(self, old: tuple[torch.Tensor, ...], obs: torch.Tensor) -> torch.Tensor:
+        """GaussianActor's closed form, with each state's own standard deviations."""
+        mu_old, log_std_old = old
+        mu, log_std = self.dist_params(obs)
+        var, var_old = (2 * log_std).exp(), (2 * log_std_old).exp()
+        kl = log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5
+        return kl.sum(-1).mean()
+
+
 ACTOR_KINDS["squashed_sde"] = StateDependentActor
+ACTOR_KINDS["gaussian_sde"] = StateDependentGaussianActor
 
 
 def noise_due(vector_step: int, rollout: int, sample_freq: int) -> bool:

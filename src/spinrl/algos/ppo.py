@@ -64,7 +64,12 @@ class Config(onpolicy.OnPolicyConfig):
     normalize_reward: scale rewards by the running std of the discounted return, then clip.
     reward_clip: bound of the scaled rewards.
     orthogonal_init: orthogonal weights (gain sqrt 2, policy head 0.01, value head 1).
-    log_std_init: initial log standard deviation of the Gaussian policy.
+    log_std_init: initial log standard deviation of the Gaussian policy (with sde, of every
+        entry of the noise matrix).
+    sde: explore Box actions with gSDE (spinrl.sde), SB3's ``use_sde``: noise that is a
+        function of the state, held for sde_sample_freq steps.
+    sde_sample_freq: with sde, draw new exploration matrices every this many steps as well as
+        at the start of each epoch's collection; -1: only then (SB3's).
     shared_encoder: for images and Dict observations, one encoder (the CNN trunk) read by
         both the actor and the critic, trained by the joint loss, as CleanRL's ppo_atari; it
         learns at pi_lr. No effect on flat vectors, which have no encoder.
@@ -93,6 +98,8 @@ class Config(onpolicy.OnPolicyConfig):
     orthogonal_init: bool = True
     log_std_init: float = 0.0
     shared_encoder: bool = True
+    sde: bool = False
+    sde_sample_freq: int = -1
 
 
 def validate(cfg: Config) -> None:
@@ -111,6 +118,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"update_epochs must be positive, got {cfg.update_epochs}")
     if cfg.kl_estimator not in KL_ESTIMATORS:
         raise ConfigError(f"kl_estimator must be k3 or k1, got {cfg.kl_estimator!r}")
+    if cfg.sde_sample_freq == 0 or cfg.sde_sample_freq < -1:
+        raise ConfigError(
+            f"sde_sample_freq must be -1 (once per collection) or >= 1, got {cfg.sde_sample_freq}"
+        )
 
 
 def clipped_surrogate(
@@ -189,6 +200,7 @@ def train(
         orthogonal=cfg.orthogonal_init,
         log_std_init=cfg.log_std_init,
         shared_encoder=cfg.shared_encoder,
+        sde_sample_freq=cfg.sde_sample_freq if cfg.sde else None,
     )
     actor, critic, buf = session.actor, session.critic, session.buf
     # detail: one Adam over actor and critic (one backward per minibatch), eps 1e-5; a
