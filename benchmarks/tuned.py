@@ -22,7 +22,9 @@ benchmark.md: one trained agent, evaluated for ~150k steps; the std is over its 
 ``--sb3`` trains Stable-Baselines3 itself on a DQN cell with the zoo's settings (read back
 from spinrl's table, so both sides get the same numbers), for the same seeds and the same
 evaluation, and keeps it as results/runs/tuned/sb3_<algo>_<env>_s<seed>.json: where a cell
-misses, the table then shows whether the source's own settings miss the same way.
+misses, the table then shows whether the source's own settings miss the same way. Files
+named plain_<algo>_<env>_s<seed>.json are runs kept from before spinrl had gSDE and
+Ornstein-Uhlenbeck noise (commit 4a9f507), printed under the table the same way.
 """
 
 from __future__ import annotations
@@ -215,18 +217,22 @@ def report(algos: tuple[str, ...] | None = None) -> str:
             f"{len(runs)} | {_fmt(mean)} ± {_fmt(std)} | {_fmt(zoo_mean)} ± {_fmt(zoo_std)} | "
             f"{'yes' if ok else '**no**'}{cut} | {minutes:.1f} |"
         )
-    for (algo, env_id), (zoo_mean, zoo_std, _) in cells.items():
+    for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in cells.items():
         for prefix, who in (
             ("sb3", "Stable-Baselines3 itself with the same settings"),
             ("defaults", "spinrl's defaults (--preset none) at the same budget"),
-        ):
+            ("plain", "spinrl before it had gSDE and Ornstein-Uhlenbeck noise (commit 4a9f507: "
+                      "a plain Gaussian, the zoo's other settings)"),
+        ):  # fmt: skip
             kept = [json.loads(p.read_text()) for s in range(10)
                     if (p := RUNS / f"{prefix}_{algo}_{env_id}_s{s}.json").exists()]  # fmt: skip
             if kept:
                 means = [r["eval_mean"] for r in kept]
+                steps = {r["budget"] for r in kept} - {zoo_budget}
+                at = f" at {', '.join(f'{b:,}' for b in sorted(steps))} steps" if steps else ""
                 lines += [
                     "",
-                    f"{who} on {algo} {env_id}, seeds "
+                    f"{who}{at} on {algo} {env_id}, seeds "
                     f"{', '.join(str(r['seed']) for r in kept)}, evaluated the same way: "
                     f"{', '.join(_fmt(m) for m in means)} (mean "
                     f"{_fmt(statistics.fmean(means))}; the zoo's one published run: "
