@@ -13,7 +13,7 @@ import spinrl
 from spinrl.cli import main
 from spinrl.errors import ConfigError
 from spinrl.evaluate import load_policy
-from spinrl.sde import StateDependentActor, StateDependentGaussianActor, noise_due
+from spinrl.sde import StateDependentActor, StateDependentGaussianActor
 
 
 def _actor(low=-1.0, high=1.0, act_dim=2, log_std_init=-1.0, hid=(8, 8)):
@@ -76,12 +76,51 @@ def test_the_held_noise_is_smooth_in_the_state_and_fixed_until_redrawn():
     assert len({tuple(r.tolist()) for r in rows}) == 3
 
 
-def test_noise_is_redrawn_on_sb3s_schedule():
-    # collections of 32 vector steps; -1: once per collection, 8: also every 8 steps in one
-    assert [t for t in range(100) if noise_due(t, 32, -1)] == [0, 32, 64, 96]
-    every8 = [t for t in range(70) if noise_due(t, 32, 8)]
-    assert every8 == [0, 8, 16, 24, 32, 40, 48, 56, 64]
-    assert [t for t in range(40) if noise_due(t, 20, 15)] == [0, 15, 20, 35]
+def _draws_and_updates(monkeypatch, **settings):
+    """The env steps before which a SAC gSDE run drew its matrices, and after which it
+    updated."""
+    from spinrl.offpolicy import OffPolicyLoop
+
+    events, loop_of = [], {}
+    act, update_phase = OffPolicyLoop.act, OffPolicyLoop.update_phase
+    reset_noise = StateDependentActor.reset_noise
+
+    def record_act(self, obs):
+        loop_of["loop"] = self
+        return act(self, obs)
+
+    def record_draw(self, n=1):
+        if "loop" in loop_of:  # (not the draw when the actor is built)
+            events.append(("draw", loop_of["loop"].rollout.steps))
+        return reset_noise(self, n)
+
+    def record_update(self, epoch, env_steps):
+        events.append(("update", self.rollout.steps))
+        return update_phase(self, epoch, env_steps)
+
+    monkeypatch.setattr(OffPolicyLoop, "act", record_act)
+    monkeypatch.setattr(OffPolicyLoop, "update_phase", record_update)
+    monkeypatch.setattr(StateDependentActor, "reset_noise", record_draw)
+    spinrl.sac(**{**TINY_SDE, "steps_per_epoch": 40, "epochs": 1, **settings})
+    draws = [step for kind, step in events if kind == "draw"]
+    return draws, [step for kind, step in events if kind == "update"]
+
+
+def test_noise_is_redrawn_at_each_collection_on_sb3s_schedule(monkeypatch):
+    # SB3, learning_starts 10 and train_freq 8: collections of 8 steps from step 0, updates
+    # after steps 16, 24, 32, 40; the preset's update_after = 8 * (10 // 8) + 1 = 9
+    draws, updates = _draws_and_updates(monkeypatch, start_steps=10, update_after=9,
+                                        update_every=8, sde_sample_freq=-1)  # fmt: skip
+    assert updates == [16, 24, 32, 40] and draws == [0, 8, 16, 24, 32]
+    # and every 3 steps within a collection too
+    draws, _ = _draws_and_updates(monkeypatch, start_steps=10, update_after=9,
+                                  update_every=8, sde_sample_freq=3)  # fmt: skip
+    assert draws == [s + k for s in (0, 8, 16, 24, 32) for k in (0, 3, 6)]
+    # update phases off SB3's grid: each collection still starts right after a phase
+    draws, updates = _draws_and_updates(monkeypatch, start_steps=10, update_after=10,
+                                        update_every=8, sde_sample_freq=-1)  # fmt: skip
+    assert updates == [17, 25, 33] and {17, 25, 33} <= set(draws)
+    assert all(d in updates or d < updates[0] for d in draws)
 
 
 def test_log_probability_and_its_gradients_equal_stable_baselines3s():
@@ -154,6 +193,8 @@ def test_bad_gsde_settings_are_refused(tmp_path, capsys):
         spinrl.sac(**{**TINY_SDE, "sde_sample_freq": 0})
     with pytest.raises(ConfigError, match="log_std_init"):
         spinrl.sac(**{**TINY_SDE, "log_std_init": float("nan")})
+    with pytest.raises(ConfigError, match="mbpo does not take it"):
+        spinrl.mbpo(env="Pendulum-v1", sde=True)
     argv = ["train", "sac", "--env", "Pendulum-v1", "--sde", "true", "--sde-sample-freq", "-2"]
     assert main([*argv, "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -207,15 +207,22 @@ class OffPolicyLoop(EnvLoop):
         the agent's exploration. With gSDE, the exploration matrices are redrawn first when
         due (also during the random phase, as SB3 does)."""
         cfg = self.cfg
-        if self.sde:
-            rollout = max(1, -(-cfg.update_every // cfg.num_envs))  # vector steps
-            if noise_due(self.rollout.steps // cfg.num_envs, rollout, cfg.sde_sample_freq):
-                self.agent.actor.reset_noise(cfg.num_envs)
+        if self.sde and noise_due(self.collection_step(), cfg.sde_sample_freq):
+            self.agent.actor.reset_noise(cfg.num_envs)
         if self.rollout.steps < self.cfg.start_steps:
             low, high = self.action_space.low, self.action_space.high
             shape = (self.cfg.num_envs, self.action_space.shape[0])
             return self.rng.uniform(low, high, size=shape).astype(np.float32)
         return self.agent.explore(obs, self.rng)
+
+    def collection_step(self) -> int:
+        """The vector step about to be taken, counted within its collection: from the last
+        update phase once the phases have begun (this step counts towards the next), before
+        that in blocks of update_every env steps from the start."""
+        n, steps = self.cfg.num_envs, self.rollout.steps
+        if steps + n >= self.cfg.update_after:
+            return self.pending_updates // n
+        return steps // n % max(1, -(-self.cfg.update_every // n))
 
     def store(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """A truncation is an ordinary transition here: its target bootstraps from Q(s', .)."""

@@ -16,10 +16,12 @@ defaults for the fields the zoo leaves out:
          normalize -> normalize_obs and normalize_reward; vf_coef -> 2 * vf_coef (SB3's value
          loss is the mean squared error, spinrl's half of it); net_arch, activation_fn,
          ortho_init, log_std_init as named.
-    SAC  learning_rate -> lr; buffer_size -> replay_size; learning_starts -> start_steps =
-         update_after (SB3 acts uniformly at random until learning starts); tau -> polyak =
-         1 - tau; train_freq = gradient_steps -> update_every; ent_coef 'auto' -> alpha None
-         (alpha_init 1, as SB3), a number -> alpha.
+    SAC  learning_rate -> lr; buffer_size -> replay_size; learning_starts -> start_steps
+         (SB3 acts uniformly at random until learning starts) and update_after = train_freq
+         * (learning_starts // train_freq) + 1 (as DQN's below: the update phases then fall
+         on SB3's steps); tau -> polyak = 1 - tau; train_freq = gradient_steps ->
+         update_every; ent_coef 'auto' -> alpha None (alpha_init 1, as SB3), a number ->
+         alpha; use_sde -> sde, with policy_kwargs' log_std_init.
     TD3  as SAC, learning_rate -> pi_lr = q_lr; SB3 adds its noise in the policy's [-1, 1]
          units, spinrl in the action's own: noise_std, target noise 0.2 and its clip 0.5 are
          multiplied by the action range's half-width (2 on Pendulum-v1, 1 elsewhere here).
@@ -266,7 +268,7 @@ def _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net) -> dict:
     return dict(
         replay_size=buffer,
         start_steps=starts,
-        update_after=starts,
+        update_after=train_freq * (starts // train_freq) + 1,  # SB3's first update's step
         batch_size=batch,
         polyak=1.0 - tau,
         gamma=gamma,

@@ -26,8 +26,9 @@ class Config(offpolicy.OffPolicyConfig):
     q_lr: Adam learning rate of the critic.
     act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up); with
         noise_type "ou", the Ornstein-Uhlenbeck process's sigma.
-    noise_type: "gaussian" (Spinning Up's) or "ou", the Ornstein-Uhlenbeck noise the DDPG
-        paper explored with (Lillicrap et al. 2016 used theta 0.15, sigma 0.2; algos/td3.py).
+    noise_type: "gaussian" (Spinning Up's) or "ou", Ornstein-Uhlenbeck noise as the DDPG
+        paper explored with (Lillicrap et al. 2016: theta 0.15, sigma 0.2), discretised as
+        SB3's with dt 0.01 (algos/td3.py).
     """
 
     pi_lr: float = 1e-3

@@ -106,6 +106,8 @@ class Config(sac.Config):
 
 def validate(cfg: Config) -> None:
     sac.validate(cfg)
+    if cfg.sde:
+        raise ConfigError("sde (gSDE exploration) is for sac and ppo; mbpo does not take it")
     if not 0.0 <= cfg.real_ratio <= 1.0:
         raise ConfigError(f"real_ratio must lie in [0, 1], got {cfg.real_ratio}")
     if len(cfg.k_schedule) != 4 or cfg.k_schedule[2] < 1 or cfg.k_schedule[3] < cfg.k_schedule[2]:

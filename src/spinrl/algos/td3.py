@@ -52,7 +52,8 @@ class Config(offpolicy.OffPolicyConfig):
     act_noise: std of the Gaussian exploration noise, in action units (as Spinning Up); with
         noise_type "ou", the Ornstein-Uhlenbeck process's sigma.
     noise_type: "gaussian" (fresh noise each step) or "ou" (Ornstein-Uhlenbeck, SB3's, with
-        its theta 0.15 and dt 0.01; the warm-up's uniform actions get none).
+        its theta 0.15 and dt 0.01; the warm-up's uniform actions get none, and the process
+        starts at 0 when the policy starts acting, where SB3's has run through the warm-up).
     target_noise: std of the target policy smoothing noise, in action units.
     noise_clip: bound of the smoothing noise, in action units.
     policy_delay: critic updates per actor and target update.
