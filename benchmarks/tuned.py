@@ -19,12 +19,15 @@ benchmark.md: one trained agent, evaluated for ~150k steps; the std is over its 
     .venv/bin/python benchmarks/tuned.py --sb3 dqn:CartPole-v1   # SB3 itself, same settings
     .venv/bin/python benchmarks/tuned.py --defaults dqn:CartPole-v1   # spinrl's defaults
 
-``--sb3`` trains Stable-Baselines3 itself on a DQN cell with the zoo's settings (read back
+``--sb3`` trains Stable-Baselines3 itself on a DQN or PPO cell with the zoo's settings (read back
 from spinrl's table, so both sides get the same numbers), for the same seeds and the same
 evaluation, and keeps it as results/runs/tuned/sb3_<algo>_<env>_s<seed>.json: where a cell
 misses, the table then shows whether the source's own settings miss the same way. Files
-named plain_<algo>_<env>_s<seed>.json are runs kept from before spinrl had gSDE and
-Ornstein-Uhlenbeck noise (commit 4a9f507), printed under the table the same way.
+named plain_<algo>_<env>_s<seed>.json are the same cells with a plain Gaussian policy or
+Gaussian action noise in place of gSDE or Ornstein-Uhlenbeck noise (``--plain``; seeds 0-2
+were run before spinrl had either, at commit 4a9f507), and exact_<algo>_<env>_s<seed>.json
+runs of the zoo's exact settings where the entry differs from them on purpose; both are
+printed under the table the same way.
 """
 
 from __future__ import annotations
@@ -86,11 +89,22 @@ def evaluate(act, env_id: str, episodes: int) -> list[float]:
     return returns
 
 
+# --plain: what the zoo's gSDE and Ornstein-Uhlenbeck entries give without them
+PLAIN = {"ppo": {"sde": False}, "sac": {"sde": False}, "td3": {"noise_type": "gaussian"}}
+
+
 def one_run(
-    algo: str, env_id: str, seed: int, steps: int, eval_episodes: int, preset: str = "tuned"
+    algo: str,
+    env_id: str,
+    seed: int,
+    steps: int,
+    eval_episodes: int,
+    preset: str = "tuned",
+    plain: bool = False,
 ) -> dict:
     """Train with the cell's tuned settings (or, with preset "none", spinrl's defaults at the
-    same budget), evaluate, and keep the summary."""
+    same budget; with ``plain``, the tuned settings but a plain Gaussian policy or Gaussian
+    action noise instead of gSDE or Ornstein-Uhlenbeck), evaluate, and keep the summary."""
     import spinrl
     from spinrl.checkpoint import write_json
 
@@ -100,10 +114,12 @@ def one_run(
         curve.append((int(run.last_row["TotalEnvInteracts"]), run.last_row.get("AverageEpRet")))
         return False
 
+    overrides = PLAIN.get(algo, {}) if plain else {}
     start = time.perf_counter()
     result = getattr(spinrl, algo)(
-        env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record
-    )
+        env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record,
+        **overrides,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     returns = evaluate(result.policy(deterministic=True), env_id, eval_episodes)
     summary = {
@@ -120,26 +136,67 @@ def one_run(
         "cpu": cpu(),
         "date": time.strftime("%Y-%m-%d"),
         "preset": preset,
+        **({"overrides": overrides} if overrides else {}),
     }
-    prefix = "" if preset == "tuned" else "defaults_"
+    prefix = "plain_" if plain else "" if preset == "tuned" else "defaults_"
     write_json(RUNS / f"{prefix}{summary_path(algo, env_id, seed).name}", summary)
     return summary
 
 
-def sb3_run(algo: str, env_id: str, seed: int, eval_episodes: int) -> dict:
-    """SB3's DQN with the zoo's settings for env_id (spinrl.presets.TUNED, translated back)."""
+def sb3_ppo(env_id: str, seed: int, f: dict):
+    """SB3's PPO with spinrl's translation of the zoo's entry read back, and the act function
+    for evaluation (observations through VecNormalize's frozen statistics when it
+    normalises)."""
     import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    venv = make_vec_env(env_id, n_envs=f["num_envs"], seed=seed)
+    if f["normalize_obs"]:
+        # the zoo passes the algorithm's gamma to VecNormalize, as spinrl's reward scaler uses
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=f["normalize_reward"],
+                            gamma=f["gamma"])  # fmt: skip
+
+    policy_kwargs = {"log_std_init": f["log_std_init"], "ortho_init": f["orthogonal_init"],
+                     "net_arch": list(f["hid"]), "activation_fn": torch.nn.Tanh}  # fmt: skip
+
+    def schedule(value, anneal):
+        return (lambda progress: progress * value) if anneal else value
+
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=f["steps_per_epoch"] // f["num_envs"],
+        batch_size=f["minibatch_size"],
+        n_epochs=f["update_epochs"],
+        learning_rate=schedule(f["pi_lr"], f["anneal_lr"]),
+        clip_range=schedule(f["clip_ratio"], f["anneal_clip"]),
+        gamma=f["gamma"],
+        gae_lambda=f["lam"],
+        ent_coef=f["ent_coef"],
+        vf_coef=f["vf_coef"] / 2,  # spinrl's value loss is half SB3's (presets docstring)
+        max_grad_norm=f["max_grad_norm"],
+        use_sde=f.get("sde", False),
+        sde_sample_freq=f.get("sde_sample_freq", -1),
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+        device="cpu",
+    )
+
+    def act(obs):
+        if isinstance(venv, VecNormalize):
+            obs = venv.normalize_obs(obs)
+        return model.predict(obs, deterministic=True)[0]
+
+    return model, act
+
+
+def sb3_dqn(env_id: str, seed: int, f: dict):
+    """SB3's DQN with spinrl's translation of the zoo's entry read back, and its act."""
     from stable_baselines3 import DQN
     from stable_baselines3.common.env_util import make_vec_env
 
-    from spinrl.checkpoint import write_json
-    from spinrl.presets import tuned
-
-    torch.set_num_threads(1)
-    if algo != "dqn":
-        raise SystemExit("--sb3 covers the DQN cells")
-    entry = tuned(algo, env_id)
-    f = entry.fields
     model = DQN(
         "MlpPolicy",
         make_vec_env(env_id, n_envs=1, seed=seed),
@@ -157,11 +214,26 @@ def sb3_run(algo: str, env_id: str, seed: int, eval_episodes: int) -> dict:
         seed=seed,
         device="cpu",
     )
+    return model, lambda obs: model.predict(obs, deterministic=True)[0]
+
+
+def sb3_run(algo: str, env_id: str, seed: int, eval_episodes: int) -> dict:
+    """SB3's DQN or PPO with the zoo's settings for env_id (spinrl.presets.TUNED, translated
+    back), evaluated as spinrl's runs are."""
+    import torch
+
+    from spinrl.checkpoint import write_json
+    from spinrl.presets import tuned
+
+    torch.set_num_threads(1)
+    if algo not in ("dqn", "ppo"):
+        raise SystemExit("--sb3 covers the DQN and PPO cells")
+    entry = tuned(algo, env_id)
+    model, act = (sb3_ppo if algo == "ppo" else sb3_dqn)(env_id, seed, entry.fields)
     start = time.perf_counter()
     model.learn(total_timesteps=entry.budget)
     seconds = time.perf_counter() - start
-
-    returns = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id, eval_episodes)
+    returns = evaluate(act, env_id, eval_episodes)
     summary = {"algo": algo, "env": env_id, "seed": seed, "budget": entry.budget,
                "seconds": seconds, "eval_returns": returns,
                "eval_mean": statistics.fmean(returns), "library": "stable-baselines3"}  # fmt: skip
@@ -221,8 +293,11 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         for prefix, who in (
             ("sb3", "Stable-Baselines3 itself with the same settings"),
             ("defaults", "spinrl's defaults (--preset none) at the same budget"),
-            ("plain", "spinrl before it had gSDE and Ornstein-Uhlenbeck noise (commit 4a9f507: "
-                      "a plain Gaussian, the zoo's other settings)"),
+            ("plain", "spinrl with the zoo's other settings but a plain Gaussian policy or "
+                      "Gaussian action noise instead of gSDE or Ornstein-Uhlenbeck noise (seeds "
+                      "0-2 run at commit 4a9f507, before spinrl had either)"),
+            ("exact", "spinrl with the zoo's exact settings, gSDE included, which the entry "
+                      "leaves out on purpose"),
         ):  # fmt: skip
             kept = [json.loads(p.read_text()) for s in range(10)
                     if (p := RUNS / f"{prefix}_{algo}_{env_id}_s{s}.json").exists()]  # fmt: skip
@@ -255,8 +330,9 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="only write the table")
-    parser.add_argument("--sb3", nargs="+", help="algo:env DQN cells to train with SB3 itself")
+    parser.add_argument("--sb3", nargs="+", help="algo:env DQN or PPO cells to train with SB3")
     parser.add_argument("--defaults", nargs="+", help="algo:env cells to train with --preset none")
+    parser.add_argument("--plain", nargs="+", help="algo:env cells to train without gSDE or OU")
     args = parser.parse_args()
     if args.sb3:
         for cell in args.sb3:
@@ -264,15 +340,15 @@ def main() -> None:
             for seed in args.seeds:
                 r = sb3_run(algo, env_id, seed, args.eval_episodes)
                 print(f"SB3 {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
-    elif args.defaults:
-        for cell in args.defaults:
+    elif args.defaults or args.plain:
+        for cell in args.defaults or args.plain:
             algo, env_id = cell.split(":", 1)
             for seed in args.seeds:
                 budget = min(ZOO[(algo, env_id)][2], args.max_steps)
-                r = one_run(algo, env_id, seed, budget, args.eval_episodes, preset="none")
-                print(
-                    f"defaults {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True
-                )
+                kind = "plain" if args.plain else "defaults"
+                preset = "tuned" if args.plain else "none"
+                r = one_run(algo, env_id, seed, budget, args.eval_episodes, preset, kind == "plain")
+                print(f"{kind} {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
     elif not args.report:
         cells = (
             [tuple(c.split(":", 1)) for c in args.cells]
