@@ -19,15 +19,16 @@ benchmark.md: one trained agent, evaluated for ~150k steps; the std is over its 
     .venv/bin/python benchmarks/tuned.py --sb3 dqn:CartPole-v1   # SB3 itself, same settings
     .venv/bin/python benchmarks/tuned.py --defaults dqn:CartPole-v1   # spinrl's defaults
 
-``--sb3`` trains Stable-Baselines3 itself on a DQN or PPO cell with the zoo's settings (read back
-from spinrl's table, so both sides get the same numbers), for the same seeds and the same
-evaluation, and keeps it as results/runs/tuned/sb3_<algo>_<env>_s<seed>.json: where a cell
-misses, the table then shows whether the source's own settings miss the same way. Files
-named plain_<algo>_<env>_s<seed>.json are the same cells with a plain Gaussian policy or
-Gaussian action noise in place of gSDE or Ornstein-Uhlenbeck noise (``--plain``; seeds 0-2
-were run before spinrl had either, at commit 4a9f507), and exact_<algo>_<env>_s<seed>.json
-runs of the zoo's exact settings where the entry differs from them on purpose; both are
-printed under the table the same way.
+``--sb3`` trains Stable-Baselines3 itself on a DQN or PPO cell with the zoo's settings (read
+back from spinrl's table, with EXACT's corrections where the entry differs on purpose), for
+the same seeds and the same evaluation, and keeps it as
+results/runs/tuned/sb3_<algo>_<env>_s<seed>.json: where a cell misses, the table then shows
+whether the source's own settings miss the same way. Files named
+plain_<algo>_<env>_s<seed>.json are the same cells with a plain Gaussian policy or Gaussian
+action noise in place of gSDE or Ornstein-Uhlenbeck noise (``--plain``; seeds 0-2 were run
+before spinrl had either, at commit 4a9f507), and exact_<algo>_<env>_s<seed>.json runs of
+the zoo's exact settings where the entry differs from them on purpose (``--exact``, EXACT
+below); both are printed under the table the same way.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def evaluate(act, env_id: str, episodes: int) -> list[float]:
 
 # --plain: what the zoo's gSDE and Ornstein-Uhlenbeck entries give without them
 PLAIN = {"ppo": {"sde": False}, "sac": {"sde": False}, "td3": {"noise_type": "gaussian"}}
+# --exact: the zoo's settings where spinrl's entry leaves one out on purpose (its differs)
+EXACT = {("ppo", "MountainCarContinuous-v0"): {"sde": True, "sde_sample_freq": -1}}
 
 
 def one_run(
@@ -100,11 +103,12 @@ def one_run(
     steps: int,
     eval_episodes: int,
     preset: str = "tuned",
-    plain: bool = False,
+    kind: str = "",
 ) -> dict:
     """Train with the cell's tuned settings (or, with preset "none", spinrl's defaults at the
-    same budget; with ``plain``, the tuned settings but a plain Gaussian policy or Gaussian
-    action noise instead of gSDE or Ornstein-Uhlenbeck), evaluate, and keep the summary."""
+    same budget; with kind "plain", the tuned settings but a plain Gaussian policy or Gaussian
+    action noise instead of gSDE or Ornstein-Uhlenbeck; with kind "exact", the zoo's exact
+    settings where the entry differs on purpose), evaluate, and keep the summary."""
     import spinrl
     from spinrl.checkpoint import write_json
 
@@ -114,7 +118,7 @@ def one_run(
         curve.append((int(run.last_row["TotalEnvInteracts"]), run.last_row.get("AverageEpRet")))
         return False
 
-    overrides = PLAIN.get(algo, {}) if plain else {}
+    overrides = {"plain": PLAIN.get(algo, {}), "exact": EXACT.get((algo, env_id), {})}.get(kind, {})
     start = time.perf_counter()
     result = getattr(spinrl, algo)(
         env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record,
@@ -138,7 +142,7 @@ def one_run(
         "preset": preset,
         **({"overrides": overrides} if overrides else {}),
     }
-    prefix = "plain_" if plain else "" if preset == "tuned" else "defaults_"
+    prefix = f"{kind}_" if kind else "" if preset == "tuned" else "defaults_"
     write_json(RUNS / f"{prefix}{summary_path(algo, env_id, seed).name}", summary)
     return summary
 
@@ -229,14 +233,16 @@ def sb3_run(algo: str, env_id: str, seed: int, eval_episodes: int) -> dict:
     if algo not in ("dqn", "ppo"):
         raise SystemExit("--sb3 covers the DQN and PPO cells")
     entry = tuned(algo, env_id)
-    model, act = (sb3_ppo if algo == "ppo" else sb3_dqn)(env_id, seed, entry.fields)
+    fields = entry.fields | EXACT.get((algo, env_id), {})  # the zoo's own settings
+    model, act = (sb3_ppo if algo == "ppo" else sb3_dqn)(env_id, seed, fields)
     start = time.perf_counter()
     model.learn(total_timesteps=entry.budget)
     seconds = time.perf_counter() - start
     returns = evaluate(act, env_id, eval_episodes)
     summary = {"algo": algo, "env": env_id, "seed": seed, "budget": entry.budget,
                "seconds": seconds, "eval_returns": returns,
-               "eval_mean": statistics.fmean(returns), "library": "stable-baselines3"}  # fmt: skip
+               "eval_mean": statistics.fmean(returns), "library": "stable-baselines3",
+               "use_sde": bool(fields.get("sde", False))}  # fmt: skip
     write_json(RUNS / f"sb3_{algo}_{env_id}_s{seed}.json", summary)
     return summary
 
@@ -291,11 +297,10 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         )
     for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in cells.items():
         for prefix, who in (
-            ("sb3", "Stable-Baselines3 itself with the same settings"),
+            ("sb3", "Stable-Baselines3 itself with the zoo's settings"),
             ("defaults", "spinrl's defaults (--preset none) at the same budget"),
             ("plain", "spinrl with the zoo's other settings but a plain Gaussian policy or "
-                      "Gaussian action noise instead of gSDE or Ornstein-Uhlenbeck noise (seeds "
-                      "0-2 run at commit 4a9f507, before spinrl had either)"),
+                      "Gaussian action noise instead of gSDE or Ornstein-Uhlenbeck noise"),
             ("exact", "spinrl with the zoo's exact settings, gSDE included, which the entry "
                       "leaves out on purpose"),
         ):  # fmt: skip
@@ -330,9 +335,11 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="only write the table")
-    parser.add_argument("--sb3", nargs="+", help="algo:env DQN or PPO cells to train with SB3")
-    parser.add_argument("--defaults", nargs="+", help="algo:env cells to train with --preset none")
-    parser.add_argument("--plain", nargs="+", help="algo:env cells to train without gSDE or OU")
+    other = parser.add_mutually_exclusive_group()
+    other.add_argument("--sb3", nargs="+", help="algo:env DQN or PPO cells to train with SB3")
+    other.add_argument("--defaults", nargs="+", help="algo:env cells to train with --preset none")
+    other.add_argument("--plain", nargs="+", help="algo:env cells to train without gSDE or OU")
+    other.add_argument("--exact", nargs="+", help="algo:env cells with the zoo's exact settings")
     args = parser.parse_args()
     if args.sb3:
         for cell in args.sb3:
@@ -340,14 +347,17 @@ def main() -> None:
             for seed in args.seeds:
                 r = sb3_run(algo, env_id, seed, args.eval_episodes)
                 print(f"SB3 {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
-    elif args.defaults or args.plain:
-        for cell in args.defaults or args.plain:
+    elif args.defaults or args.plain or args.exact:
+        kind = "defaults" if args.defaults else "plain" if args.plain else "exact"
+        for cell in args.defaults or args.plain or args.exact:
             algo, env_id = cell.split(":", 1)
+            if kind == "exact" and (algo, env_id) not in EXACT:
+                raise SystemExit(f"{cell}: the entry is the zoo's exact settings already")
             for seed in args.seeds:
                 budget = min(ZOO[(algo, env_id)][2], args.max_steps)
-                kind = "plain" if args.plain else "defaults"
-                preset = "tuned" if args.plain else "none"
-                r = one_run(algo, env_id, seed, budget, args.eval_episodes, preset, kind == "plain")
+                preset = "none" if kind == "defaults" else "tuned"
+                r = one_run(algo, env_id, seed, budget, args.eval_episodes, preset,
+                            "" if kind == "defaults" else kind)  # fmt: skip
                 print(f"{kind} {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
     elif not args.report:
         cells = (

@@ -14,6 +14,7 @@ from spinrl.cli import main
 from spinrl.errors import ConfigError
 from spinrl.evaluate import load_policy
 from spinrl.sde import StateDependentActor, StateDependentGaussianActor
+from test_faults import record
 
 
 def _actor(low=-1.0, high=1.0, act_dim=2, log_std_init=-1.0, hid=(8, 8)):
@@ -278,3 +279,16 @@ def test_a_ppo_gsde_run_trains_saves_and_loads(tmp_path):
     np.testing.assert_allclose(policy(obs), result.act(obs, deterministic=True), rtol=1e-6)
     with pytest.raises(ConfigError, match="sde_sample_freq"):
         spinrl.ppo(env="Pendulum-v1", sde=True, sde_sample_freq=0, verbose=False)
+
+
+def test_gsde_on_discrete_actions_is_refused_before_anything_is_written(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="1-D Box action space"):
+        spinrl.ppo(env="CartPole-v1", sde=True, verbose=False)
+    argv = ["train", "ppo", "--env", "CartPole-v1", "--sde", "true", "--data-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    written = len(list(tmp_path.iterdir()))
+    seen = f"exit 2, {err.count(chr(10))} line(s), {written} file(s)"
+    record("ppo --sde true on CartPole (CLI)", "one line, exit 2, nothing written", seen)
+    assert err.count("\n") == 1 and "1-D Box" in err
+    assert not any(tmp_path.iterdir())

@@ -190,7 +190,10 @@ def plan_runs(algo: str, argv: list[str]):
             from spinrl.offpolicy import check_replay_fits
 
             check_memory = getattr(module, "check_memory", None)
+            check_env = getattr(module, "check_env", None)  # settings that need this env
             for t in (t for t in trials if t.values.get("env", defaults.env) == env_id):
+                if check_env is not None:
+                    check_env(build_config(module.Config, t.values), env)
                 if hasattr(defaults, "replay_size"):
                     size = t.values.get("replay_size", defaults.replay_size)
                     check_replay_fits(env, size, t.values.get("num_envs", defaults.num_envs))

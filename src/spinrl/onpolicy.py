@@ -123,7 +123,9 @@ class Session(EnvLoop):
         )
         act_space, obs_space = self.action_space, self.obs_space
         encoder = make_encoder(obs_space, orthogonal)
-        if sde_sample_freq is not None and isinstance(act_space, gym.spaces.Box):
+        if sde_sample_freq is not None:
+            if not (isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1):
+                raise ConfigError(f"sde (gSDE) needs a 1-D Box action space, not {act_space}")
             actor = StateDependentGaussianActor(
                 features_dim(obs_space, encoder), int(act_space.shape[0]), cfg.hid, cfg.act,
                 log_std_init, orthogonal, encoder,

@@ -15,7 +15,7 @@ defaults for the fields the zoo leaves out:
          anneal_lr); clip_range -> clip_ratio (lin_ -> anneal_clip); gae_lambda -> lam;
          normalize -> normalize_obs and normalize_reward; vf_coef -> 2 * vf_coef (SB3's value
          loss is the mean squared error, spinrl's half of it); net_arch, activation_fn,
-         ortho_init, log_std_init as named.
+         ortho_init, log_std_init as named; use_sde -> sde, sde_sample_freq as named.
     SAC  learning_rate -> lr; buffer_size -> replay_size; learning_starts -> start_steps
          (SB3 acts uniformly at random until learning starts) and update_after = train_freq
          * (learning_starts // train_freq) + 1 (as DQN's below: the update phases then fall
@@ -39,8 +39,10 @@ defaults for the fields the zoo leaves out:
          the same random draws (tests/test_dqn.py runs the LunarLander-v3 entry against
          SB3's DQN).
 
-What spinrl cannot do as the zoo does is written in the entry's ``differs`` and printed with
-it: learning-rate schedules for SAC.
+Where an entry does not do exactly what the zoo does, its ``differs`` says so and is printed
+with it: a learning-rate schedule spinrl's SAC does not have (LunarLanderContinuous), and
+PPO's MountainCarContinuous entry, which keeps a plain Gaussian on purpose where the zoo
+uses gSDE (measured, in the entry).
 ``budget`` is the zoo's n_timesteps: applying an entry sets total_steps to it unless the run
 gives epochs or total_steps itself. benchmarks/tuned.py measures every entry against the
 zoo's published return.

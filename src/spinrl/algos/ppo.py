@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import gymnasium as gym
 import torch
 
 from spinrl import onpolicy, returns
@@ -178,6 +179,14 @@ def value_loss(v, v_old, targets, clip: float | None) -> torch.Tensor:
         v_clipped = v_old + (v - v_old).clamp(-clip, clip)
         loss = torch.max(loss, (v_clipped - targets).pow(2))
     return 0.5 * loss.mean()
+
+
+def check_env(cfg: Config, env) -> None:
+    """ConfigError for settings this env cannot take (the command line checks before anything
+    is written): gSDE needs a 1-D Box action space."""
+    space = env.action_space
+    if cfg.sde and not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+        raise ConfigError(f"sde (gSDE) needs a 1-D Box action space, not {space}")
 
 
 def train(
