@@ -562,7 +562,7 @@ class GaussianActor(Encoded):
         """Mean over the batch of KL(N_old || N), in closed form per dimension:
         log(sigma / sigma_old) + (sigma_old^2 + (mu_old - mu)^2) / (2 sigma^2) - 1/2."""
         mu_old, log_std_old = old
-        mu, log_std = run_mlp(self.mu_net, self.features(obs)), self.log_std
+        mu, log_std = self.dist_params(obs)  # (a subclass's may depend on s: spinrl.sde)
         var, var_old = (2 * log_std).exp(), (2 * log_std_old).exp()
         kl = log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5
         return kl.sum(-1).mean()

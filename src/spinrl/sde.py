@@ -213,17 +213,10 @@ class StateDependentGaussianActor(GaussianActor):
         return (self._log_std_of(self._phi_mu(obs)[0]) + 0.5 * (LOG_2PI + 1.0)).sum(-1)
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The means and the state-dependent log standard deviations, [B, A] each."""
+        """The means and the state-dependent log standard deviations, [B, A] each (which
+        GaussianActor's closed-form KL reads)."""
         phi, mu = self._phi_mu(obs)
         return mu, self._log_std_of(phi)
-
-    def kl(self, old: tuple[torch.Tensor, ...], obs: torch.Tensor) -> torch.Tensor:
-        """GaussianActor's closed form, with each state's own standard deviations."""
-        mu_old, log_std_old = old
-        mu, log_std = self.dist_params(obs)
-        var, var_old = (2 * log_std).exp(), (2 * log_std_old).exp()
-        kl = log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5
-        return kl.sum(-1).mean()
 
 
 ACTOR_KINDS["squashed_sde"] = StateDependentActor
