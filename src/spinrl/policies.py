@@ -780,6 +780,25 @@ def action_clipper(act_space: gym.Space):
 # --- Actors and critics of the off-policy family (DDPG, TD3, SAC) --------------------------
 
 
+def hidden_trunk(in_dim: int, hid, act: str) -> nn.Sequential:
+    """in_dim -> hid[-1], with ``act`` after every layer, the last included: the features a
+    head reads (an empty Sequential, the input itself, when hid is ())."""
+    trunk = mlp([in_dim, *hid], act) if hid else nn.Sequential()
+    if hid:
+        trunk.append(activation(act)())
+    return trunk
+
+
+def bounded(actor: nn.Module, act_space: gym.Space, encoder: nn.Module | None) -> int:
+    """Give a continuous actor its action bounds (buffers center and scale, a = center +
+    scale * x for x in [-1, 1]) and its encoder; returns the action width."""
+    center, scale = _bounds(act_space)
+    actor.register_buffer("center", center)
+    actor.register_buffer("scale", scale)
+    actor.encoder = encoder
+    return len(center)
+
+
 def _bounds(act_space: gym.Space) -> tuple[torch.Tensor, torch.Tensor]:
     """(center, scale) mapping [-1, 1] onto a finite Box: a = center + scale * x."""
     if not isinstance(act_space, gym.spaces.Box) or len(act_space.shape) != 1:
@@ -817,11 +836,8 @@ class SquashedGaussianActor(Encoded):
         encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        center, scale = _bounds(act_space)
-        self.register_buffer("center", center)
-        self.register_buffer("scale", scale)
-        self.encoder = encoder
-        self.net = mlp([obs_dim, *hid, 2 * len(center)], act)
+        act_dim = bounded(self, act_space, encoder)
+        self.net = mlp([obs_dim, *hid, 2 * act_dim], act)
 
     def _dist(self, obs):
         mu, log_std = run_mlp(self.net, self.features(obs)).chunk(2, dim=-1)
@@ -871,11 +887,7 @@ class DeterministicActor(Encoded):
         encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        center, scale = _bounds(act_space)
-        self.register_buffer("center", center)
-        self.register_buffer("scale", scale)
-        self.encoder = encoder
-        self.net = mlp([obs_dim, *hid, len(center)], act)
+        self.net = mlp([obs_dim, *hid, bounded(self, act_space, encoder)], act)
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         return self.center + self.scale * torch.tanh(run_mlp(self.net, self.features(obs)))
@@ -1031,10 +1043,7 @@ class QNetwork(Encoded):
         if not isinstance(act_space, gym.spaces.Discrete):
             raise EnvError(f"a Q-network needs Discrete actions, got {act_space}")
         self.n_actions = int(act_space.n)
-        trunk = mlp([in_dim, *hid], act) if hid else nn.Sequential()
-        if hid:
-            trunk.append(activation(act)())
-        self.trunk = trunk
+        self.trunk = hidden_trunk(in_dim, hid, act)
         self.width = hid[-1] if hid else in_dim
         self._heads()
 

@@ -46,17 +46,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from spinrl.errors import ConfigError
 from spinrl.policies import (
     ACTOR_KINDS,
     LOG_2PI,
     GaussianActor,
     SquashedGaussianActor,
-    _bounds,
-    activation,
+    bounded,
     diag_gaussian_log_prob,
-    mlp,
+    hidden_trunk,
     run_mlp,
 )
+
+
+def check_sample_freq(sample_freq: int) -> None:
+    """ConfigError unless sde_sample_freq is -1 (a draw per collection only) or >= 1."""
+    if sample_freq == 0 or sample_freq < -1:
+        raise ConfigError(
+            f"sde_sample_freq must be -1 (once per collection) or >= 1, got {sample_freq}"
+        )
+
 
 CLIP_MEAN = 2.0  # SB3's clip_mean: |mu| <= 2 before the tanh
 VARIANCE_EPS = 1e-6  # SB3's epsilon under the square root
@@ -79,18 +88,12 @@ class StateDependentActor(SquashedGaussianActor):
         encoder: nn.Module | None = None,
         log_std_init: float = -3.0,
     ) -> None:
-        nn.Module.__init__(self)
-        center, scale = _bounds(act_space)
-        self.register_buffer("center", center)
-        self.register_buffer("scale", scale)
-        self.encoder = encoder
-        trunk = mlp([obs_dim, *hid], act) if hid else nn.Sequential()
-        if hid:
-            trunk.append(activation(act)())
-        self.trunk = trunk
+        nn.Module.__init__(self)  # not SquashedGaussianActor's: no network of mean and log std
+        act_dim = bounded(self, act_space, encoder)
+        self.trunk = hidden_trunk(obs_dim, hid, act)
         width = hid[-1] if hid else obs_dim
-        self.mu = nn.Linear(width, len(center))
-        self.log_std = nn.Parameter(torch.full((width, len(center)), float(log_std_init)))
+        self.mu = nn.Linear(width, act_dim)
+        self.log_std = nn.Parameter(torch.full((width, act_dim), float(log_std_init)))
         self.reset_noise(1)
 
     def _latent(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,6 +38,7 @@ from spinrl.onpolicy import Session, check_finite
 from spinrl.optim import FlatAdam
 from spinrl.policies import encoded_once
 from spinrl.run import Result
+from spinrl.sde import check_sample_freq
 
 ACTION_SPACES = onpolicy.ACTION_SPACES
 
@@ -119,10 +120,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"update_epochs must be positive, got {cfg.update_epochs}")
     if cfg.kl_estimator not in KL_ESTIMATORS:
         raise ConfigError(f"kl_estimator must be k3 or k1, got {cfg.kl_estimator!r}")
-    if cfg.sde_sample_freq == 0 or cfg.sde_sample_freq < -1:
-        raise ConfigError(
-            f"sde_sample_freq must be -1 (once per collection) or >= 1, got {cfg.sde_sample_freq}"
-        )
+    check_sample_freq(cfg.sde_sample_freq)
 
 
 def clipped_surrogate(

@@ -36,7 +36,7 @@ from spinrl.policies import (
     features_dim,
     make_encoder,
 )
-from spinrl.sde import StateDependentActor
+from spinrl.sde import StateDependentActor, check_sample_freq
 
 ACTION_SPACES = offpolicy.ACTION_SPACES
 
@@ -71,10 +71,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if (cfg.alpha is not None and cfg.alpha < 0) or cfg.alpha_init <= 0:
         raise ConfigError("alpha must be >= 0 and alpha_init > 0")
-    if cfg.sde_sample_freq == 0 or cfg.sde_sample_freq < -1:
-        raise ConfigError(
-            f"sde_sample_freq must be -1 (once per collection) or >= 1, got {cfg.sde_sample_freq}"
-        )
+    check_sample_freq(cfg.sde_sample_freq)
     if not math.isfinite(cfg.log_std_init):
         raise ConfigError(f"log_std_init must be finite, got {cfg.log_std_init}")
 
