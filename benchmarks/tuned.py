@@ -266,6 +266,7 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     reached = judged = 0
+    by_algo: dict[str, list[int]] = {}  # algo -> [reached, judged]
     machines: set[str] = set()
     for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in cells.items():
         runs = [
@@ -285,6 +286,9 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         ok = mean >= zoo_mean - zoo_std
         judged += 1
         reached += ok
+        counts = by_algo.setdefault(algo, [0, 0])
+        counts[0] += ok
+        counts[1] += 1
         budgets = sorted({r["budget"] for r in runs})
         share = max(budgets) / zoo_budget
         cut = f" (at {share:.0%} of the budget)" if share < 1 else ""
@@ -303,6 +307,8 @@ def report(algos: tuple[str, ...] | None = None) -> str:
                       "Gaussian action noise instead of gSDE or Ornstein-Uhlenbeck noise"),
             ("exact", "spinrl with the zoo's exact settings, gSDE included, which the entry "
                       "leaves out on purpose"),
+            ("short", "spinrl with the tuned settings, cut short of the zoo's budget (an "
+                      "earlier run, before the full budget was run)"),
         ):  # fmt: skip
             kept = [json.loads(p.read_text()) for s in range(10)
                     if (p := RUNS / f"{prefix}_{algo}_{env_id}_s{s}.json").exists()]  # fmt: skip
@@ -320,8 +326,9 @@ def report(algos: tuple[str, ...] | None = None) -> str:
                 ]
     lines += [
         "",
-        f"**{reached} of {judged} cells run reach the zoo's figure.** Measured on "
-        f"{'; '.join(sorted(machines))}, two runs at a time.",
+        f"**{reached} of {judged} cells run reach the zoo's figure** ("
+        + ", ".join(f"{a.upper()} {r} of {j}" for a, (r, j) in by_algo.items())
+        + f"). Measured on {'; '.join(sorted(machines))}, two runs at a time.",
     ]
     return "\n".join(lines) + "\n"
 
