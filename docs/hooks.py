@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = (  # one per line, so that branches adding modules merge cleanly
     "returns",
     "policies",
+    "encoders",
     "sde",
     "tabular",
     "models",

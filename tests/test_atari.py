@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from spinrl.buffers import FrameReplay
+from spinrl.encoders import make_encoder
 from spinrl.envs import frame_stack_size, make_env, make_vec_env
-from spinrl.policies import make_encoder
 
 
 class RandomFrames(gym.Env):

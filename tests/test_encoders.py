@@ -10,19 +10,12 @@ import torch
 
 import spinrl
 from conftest import OFF_POLICY_TINY, BrightSide, BrightSideContinuous, DictBrightSide
+from spinrl.encoders import ImageEncoder, PackedDictSpace, image_encoder_kind, make_encoder
 from spinrl.envs import make_env
 from spinrl.errors import ConfigError, EnvError
 from spinrl.evaluate import load_policy
 from spinrl.onpolicy import Session
-from spinrl.policies import (
-    ImageEncoder,
-    PackedDictSpace,
-    actor_spec,
-    build_actor,
-    image_encoder_kind,
-    make_actor,
-    make_encoder,
-)
+from spinrl.policies import actor_spec, build_actor, make_actor
 
 
 def _twin(encoder: ImageEncoder, dtype) -> ImageEncoder:

@@ -135,9 +135,9 @@ def plan_runs(algo: str, argv: list[str]):
     Returns (grid, trials, args) for a new run or grid, or (None, [(config, run_dir)], args)
     for --resume.
     """
+    from spinrl.encoders import check_obs_space
     from spinrl.envs import check_action_space, make_env
     from spinrl.grid import ExperimentGrid, check_algo_values, check_ray_address
-    from spinrl.policies import check_obs_space
 
     module = _algo_module(algo)
     argv = [_dashed(token) for token in argv]

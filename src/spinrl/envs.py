@@ -20,8 +20,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from spinrl.encoders import PackedDictSpace, check_obs_space
 from spinrl.errors import EnvError
-from spinrl.policies import PackedDictSpace, check_obs_space
 
 EnvFn = Callable[[], gym.Env]
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from spinrl.buffers import FrameReplay, ReplayBuffer, available_memory
+from spinrl.encoders import is_image_space
 from spinrl.envs import (
     EnvFn,
     check_step,
@@ -33,7 +34,6 @@ from spinrl.envs import (
     frame_stack_size,
 )
 from spinrl.errors import ConfigError, DivergenceError, EnvError
-from spinrl.policies import is_image_space
 from spinrl.run import (
     EnvLoop,
     Result,
@@ -172,7 +172,7 @@ def step_and_store(envs, roll, store, actions: np.ndarray) -> np.ndarray:
 class OffPolicyLoop(EnvLoop):
     """The loop in the module docstring, one epoch per ``train_epoch``; its lifecycle is a
     spinrl.run.Run. ``make_agent(obs_space, act_space)`` builds the algorithm's agent (its
-    networks read the observations through spinrl.policies.make_encoder(obs_space)).
+    networks read the observations through spinrl.encoders.make_encoder(obs_space)).
 
     Image observations go to a FrameReplay (every frame stored once), others to a
     ReplayBuffer; a replay_size whose arrays would not fit in the memory available now is

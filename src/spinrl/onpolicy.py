@@ -23,12 +23,13 @@ import numpy as np
 import torch
 
 from spinrl.buffers import RolloutBuffer
+from spinrl.encoders import features_dim, make_encoder
 from spinrl.envs import (
     EnvFn,
     RewardScaler,
 )
 from spinrl.errors import ConfigError, DivergenceError
-from spinrl.policies import VCritic, features_dim, make_actor, make_encoder
+from spinrl.policies import VCritic, make_actor
 from spinrl.run import (
     EnvLoop,
     Policy,

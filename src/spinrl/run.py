@@ -44,6 +44,7 @@ from spinrl.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
+from spinrl.encoders import as_obs_tensor, check_obs_space, flat_obs_dim, is_image_space, pack_dict
 from spinrl.envs import (
     ObsNormalizer,
     RewardScaler,
@@ -57,17 +58,7 @@ from spinrl.envs import (
 )
 from spinrl.errors import CheckpointError, ConfigError, TrainingInterrupted
 from spinrl.logger import EpochLogger
-from spinrl.policies import (
-    ACTIVATIONS,
-    action_clipper,
-    actor_spec,
-    as_obs_tensor,
-    build_actor,
-    check_obs_space,
-    flat_obs_dim,
-    is_image_space,
-    pack_dict,
-)
+from spinrl.policies import ACTIVATIONS, action_clipper, actor_spec, build_actor
 from spinrl.rollout import Rollout
 
 # --- The fields every algorithm's Config shares ----------------------------------------------

@@ -313,9 +313,10 @@ def network_policy(env: str, policy: str, seed: int, hid=(64, 64), act="tanh"):
     logits / zero mean ("uniform": last layer zeroed), or the policy of a run directory."""
     import torch
 
+    from spinrl.encoders import flat_obs_dim
     from spinrl.envs import ObsNormalizer, make_env
     from spinrl.evaluate import load_policy
-    from spinrl.policies import flat_obs_dim, make_actor
+    from spinrl.policies import make_actor
 
     made = make_env(env)
     obs_space, act_space = made.observation_space, made.action_space

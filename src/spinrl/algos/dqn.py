@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from spinrl import offpolicy
+from spinrl.encoders import as_obs_tensor, is_image_space, make_encoder
 from spinrl.envs import EnvFn, frame_stack_size
 from spinrl.errors import ConfigError, EnvError
 from spinrl.offpolicy import (
@@ -37,13 +38,7 @@ from spinrl.offpolicy import (
     train_off_policy,
 )
 from spinrl.optim import FlatAdam, FlatRMSprop, flatten_
-from spinrl.policies import (
-    DuelingQNetwork,
-    QNetwork,
-    as_obs_tensor,
-    is_image_space,
-    make_encoder,
-)
+from spinrl.policies import DuelingQNetwork, QNetwork
 from spinrl.prioritized import annealed_beta
 from spinrl.qreplay import NStepReplay
 from spinrl.run import EnvLoop, Result

@@ -34,12 +34,13 @@ import torch
 from spinrl import offpolicy
 from spinrl.algos import sac
 from spinrl.buffers import ReplayBuffer
+from spinrl.encoders import flat_obs_dim
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.models import GaussianEnsemble
 from spinrl.offpolicy import OffPolicyLoop, check_fits_in_memory, refuse_unflat, step_and_store
 from spinrl.planning import known_termination, model_step
-from spinrl.policies import ACTIVATIONS, flat_obs_dim
+from spinrl.policies import ACTIVATIONS
 from spinrl.run import Result, Run
 
 ACTION_SPACES = offpolicy.ACTION_SPACES

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from spinrl.buffers import ReplayBuffer
+from spinrl.encoders import flat_obs_dim
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError, EnvError
 from spinrl.models import GaussianEnsemble
@@ -42,7 +43,6 @@ from spinrl.planning import (
     PlanningPolicy,
     sampling_rules,
 )
-from spinrl.policies import flat_obs_dim
 from spinrl.run import EnvLoop, Result, Run, RunConfig, epoch_plan, validate_common
 
 ACTION_SPACES = (gym.spaces.Box,)

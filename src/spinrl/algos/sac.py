@@ -25,17 +25,12 @@ import numpy as np
 import torch
 
 from spinrl import offpolicy
+from spinrl.encoders import as_obs_tensor, features_dim, make_encoder
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
-from spinrl.policies import (
-    QEnsemble,
-    SquashedGaussianActor,
-    as_obs_tensor,
-    features_dim,
-    make_encoder,
-)
+from spinrl.policies import QEnsemble, SquashedGaussianActor
 from spinrl.sde import StateDependentActor, check_sample_freq
 
 ACTION_SPACES = offpolicy.ACTION_SPACES

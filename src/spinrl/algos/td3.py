@@ -25,17 +25,12 @@ import numpy as np
 import torch
 
 from spinrl import offpolicy
+from spinrl.encoders import as_obs_tensor, features_dim, make_encoder
 from spinrl.envs import EnvFn
 from spinrl.errors import ConfigError
 from spinrl.offpolicy import polyak_update, train_off_policy
 from spinrl.optim import FlatAdam, flatten_
-from spinrl.policies import (
-    DeterministicActor,
-    QEnsemble,
-    as_obs_tensor,
-    features_dim,
-    make_encoder,
-)
+from spinrl.policies import DeterministicActor, QEnsemble
 from spinrl.run import Result, Variant
 
 ACTION_SPACES = offpolicy.ACTION_SPACES

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from spinrl.algos import td3
+from spinrl.encoders import flat_obs_dim
 from spinrl.exercises.checks import (
     Check,
     compare,
@@ -26,7 +27,7 @@ from spinrl.exercises.checks import (
     train_until,
 )
 from spinrl.exercises.part1 import gaussian_mistakes
-from spinrl.policies import ACTIVATIONS, GaussianActor, diag_gaussian_log_prob, flat_obs_dim
+from spinrl.policies import ACTIVATIONS, GaussianActor, diag_gaussian_log_prob
 
 # --- 1.2 ------------------------------------------------------------------------------------
 

@@ -118,7 +118,8 @@ class _LearnerDDPG:
     AVERAGE_ONLY = frozenset(LOGGED)
 
     def __init__(self, module, obs_space, act_space, cfg) -> None:
-        from spinrl.policies import DeterministicActor, features_dim
+        from spinrl.encoders import features_dim
+        from spinrl.policies import DeterministicActor
 
         obs_dim = features_dim(obs_space, None)  # the loop hands the space; flat vectors here
         self.module, self.cfg = module, cfg
