@@ -2,12 +2,21 @@
 3 seeds, the zoo's budget or less, deterministic evaluation as the zoo reports.
 
 For each cell of spinrl.presets.TUNED (the classic-control and Box2D tasks; the MuJoCo rows
-are measured by mujoco_returns.py) and each seed, trains with ``preset="tuned"`` for
-min(zoo budget, --max-steps) env steps, then evaluates the final policy deterministically
-for --eval-episodes episodes on an env seeded apart from training. A finished run's
-summary (budget, steps, seconds, evaluation returns, and the learning curve: env steps and
-AverageEpRet per epoch) is kept in results/runs/tuned/<algo>_<env>_s<seed>.json, which is
-committed, so the table survives the machine; kept runs are not trained again.
+are measured by mujoco_returns.py) and each seed, trains what ``spinrl train ALGO --env ID``
+trains (main_preset: the tuned entry, or spinrl's defaults where the entry is not applied
+unless asked for, as DQN's CartPole-v1) for min(zoo budget, --max-steps) env steps, then
+evaluates the final policy deterministically for --eval-episodes episodes on an env seeded
+apart from training. A finished run's summary (budget, steps, seconds, evaluation returns,
+and the learning curve: env steps and AverageEpRet per epoch) is kept in
+results/runs/tuned/<algo>_<env>_s<seed>.json, which is committed, so the table survives the
+machine; kept runs are not trained again.
+
+While it trains, a run lives in data/bench/tuned/<name>/ (git-ignored): its progress.csv
+shows how far it is, and its checkpoints (every save_freq epochs, the replay included) let a
+run that was stopped, say by the end of a working session, resume where it was on the next
+call, on the same machine: exactly for classic-control and MuJoCo tasks, with fresh
+environments for Box2D ones (spinrl.run). The summary then counts its resumes, and its
+seconds are the wall time of every part. The directory is removed once the summary is kept.
 
 A cell *reaches the zoo's figure* when the mean over seeds of the per-seed evaluation mean
 is at least the zoo's mean minus the zoo's standard deviation (rl-baselines3-zoo's
@@ -26,16 +35,19 @@ results/runs/tuned/sb3_<algo>_<env>_s<seed>.json: where a cell misses, the table
 whether the source's own settings miss the same way. Files named
 plain_<algo>_<env>_s<seed>.json are the same cells with a plain Gaussian policy or Gaussian
 action noise in place of gSDE or Ornstein-Uhlenbeck noise (``--plain``; seeds 0-2 were run
-before spinrl had either, at commit 4a9f507), and exact_<algo>_<env>_s<seed>.json runs of
-the zoo's exact settings where the entry differs from them on purpose (``--exact``, EXACT
-below); both are printed under the table the same way.
+before spinrl had either, at commit 4a9f507), exact_<algo>_<env>_s<seed>.json runs of the
+zoo's exact settings where spinrl trains something else on purpose (``--exact``: EXACT
+below, and the entries applied only on request), and short_<algo>_<env>_s<seed>.json earlier
+runs cut short of the zoo's budget; all are printed under the table the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
+import shutil
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -45,6 +57,9 @@ from machine import cpu
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "runs" / "tuned"
+# run directories while training: progress.csv to watch, checkpoints to resume from after a
+# stop (git-ignored; removed once the summary is kept)
+WORK = Path(__file__).resolve().parent.parent / "data" / "bench" / "tuned"
 SEEDS = (0, 1, 2)
 EVAL_SEED = 10_000
 
@@ -92,8 +107,22 @@ def evaluate(act, env_id: str, episodes: int) -> list[float]:
 
 # --plain: what the zoo's gSDE and Ornstein-Uhlenbeck entries give without them
 PLAIN = {"ppo": {"sde": False}, "sac": {"sde": False}, "td3": {"noise_type": "gaussian"}}
-# --exact: the zoo's settings where spinrl's entry leaves one out on purpose (its differs)
+# --exact: the zoo's settings where spinrl's entry leaves one out on purpose (its differs);
+# an entry spinrl does not apply unless asked for (its instead) is the zoo's settings as it is
 EXACT = {("ppo", "MountainCarContinuous-v0"): {"sde": True, "sde_sample_freq": -1}}
+
+
+def main_preset(algo: str, env_id: str) -> str:
+    """The preset ``spinrl train ALGO --env ID`` applies: "tuned", or "none" where the entry
+    is applied only on request (--preset tuned) and spinrl's defaults train instead."""
+    from spinrl.presets import tuned
+
+    return "tuned" if tuned(algo, env_id).auto else "none"
+
+
+def has_exact(algo: str, env_id: str) -> bool:
+    """Whether the zoo's exact settings differ from what spinrl trains for this cell."""
+    return (algo, env_id) in EXACT or main_preset(algo, env_id) == "none"
 
 
 def one_run(
@@ -102,29 +131,38 @@ def one_run(
     seed: int,
     steps: int,
     eval_episodes: int,
-    preset: str = "tuned",
     kind: str = "",
 ) -> dict:
-    """Train with the cell's tuned settings (or, with preset "none", spinrl's defaults at the
-    same budget; with kind "plain", the tuned settings but a plain Gaussian policy or Gaussian
-    action noise instead of gSDE or Ornstein-Uhlenbeck; with kind "exact", the zoo's exact
-    settings where the entry differs on purpose), evaluate, and keep the summary."""
+    """Train what ``spinrl train`` trains for the cell (main_preset; with kind "defaults",
+    spinrl's defaults at the same budget; with kind "plain", the tuned settings but a plain
+    Gaussian policy or Gaussian action noise instead of gSDE or Ornstein-Uhlenbeck; with kind
+    "exact", the zoo's exact settings where spinrl differs on purpose), evaluate, and keep the
+    summary."""
     import spinrl
-    from spinrl.checkpoint import write_json
+    from spinrl.checkpoint import CHECKPOINT, write_json
 
-    curve: list[tuple[int, float]] = []
+    prefix = f"{kind}_" if kind else ""
+    run_dir = WORK / f"{prefix}{algo}_{env_id}_s{seed}"
+    clock = run_dir / "bench_clock.json"  # wall seconds and resumes, across processes
+    resume = (run_dir / CHECKPOINT).exists()
+    before = json.loads(clock.read_text()) if resume and clock.exists() else {}
+    seconds, resumes = before.get("seconds", 0.0), before.get("resumes", -1) + 1
+    start = time.perf_counter()
 
     def record(run) -> bool:
-        curve.append((int(run.last_row["TotalEnvInteracts"]), run.last_row.get("AverageEpRet")))
+        write_json(clock, {"seconds": seconds + time.perf_counter() - start, "resumes": resumes})
         return False
 
     overrides = {"plain": PLAIN.get(algo, {}), "exact": EXACT.get((algo, env_id), {})}.get(kind, {})
-    start = time.perf_counter()
+    preset = {"": main_preset(algo, env_id), "defaults": "none"}.get(kind, "tuned")
     result = getattr(spinrl, algo)(
         env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record,
-        **overrides,
+        output_dir=str(run_dir), resume=resume, **overrides,
     )  # fmt: skip
-    seconds = time.perf_counter() - start
+    seconds += time.perf_counter() - start
+    with open(run_dir / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    curve = [(int(float(r["TotalEnvInteracts"])), _number(r.get("AverageEpRet"))) for r in rows]
     returns = evaluate(result.policy(deterministic=True), env_id, eval_episodes)
     summary = {
         "algo": algo,
@@ -141,10 +179,17 @@ def one_run(
         "date": time.strftime("%Y-%m-%d"),
         "preset": preset,
         **({"overrides": overrides} if overrides else {}),
+        # a run stopped (the session ended) and resumed from its last checkpoint; Box2D's
+        # envs resume fresh, so such a run differs from an uninterrupted one from there
+        **({"resumes": resumes} if resumes else {}),
     }
-    prefix = f"{kind}_" if kind else "" if preset == "tuned" else "defaults_"
     write_json(RUNS / f"{prefix}{summary_path(algo, env_id, seed).name}", summary)
+    shutil.rmtree(run_dir)  # the checkpoint (replay included) has served
     return summary
+
+
+def _number(text: str | None) -> float | None:
+    return None if text in (None, "", "nan") else float(text)
 
 
 def sb3_ppo(env_id: str, seed: int, f: dict):
@@ -257,7 +302,10 @@ def report(algos: tuple[str, ...] | None = None) -> str:
     lines = [
         "# Tuned settings against rl-baselines3-zoo",
         "",
-        'Each cell: spinrl with `preset="tuned"` (spinrl.presets), mean ± std over seeds of '
+        "Each cell: what `spinrl train ALGO --env ID` trains, that is the tuned entry "
+        "(spinrl.presets), or spinrl's defaults where the entry is applied only on request "
+        "(DQN on CartPole-v1; the zoo's exact settings are then listed under the table, as "
+        "they are where the entry differs on purpose), mean ± std over seeds of "
         "each seed's deterministic evaluation (the final policy, on an env seeded apart from "
         "training), beside the zoo's published deterministic evaluation. A cell reaches the "
         "zoo's figure when spinrl's mean is at least the zoo's mean minus its std.",
@@ -305,8 +353,8 @@ def report(algos: tuple[str, ...] | None = None) -> str:
             ("defaults", "spinrl's defaults (--preset none) at the same budget"),
             ("plain", "spinrl with the zoo's other settings but a plain Gaussian policy or "
                       "Gaussian action noise instead of gSDE or Ornstein-Uhlenbeck noise"),
-            ("exact", "spinrl with the zoo's exact settings, gSDE included, which the entry "
-                      "leaves out on purpose"),
+            ("exact", "spinrl with the zoo's exact settings (which spinrl departs from here "
+                      "on purpose)"),
             ("short", "spinrl with the tuned settings, cut short of the zoo's budget (an "
                       "earlier run, before the full budget was run)"),
         ):  # fmt: skip
@@ -358,13 +406,11 @@ def main() -> None:
         kind = "defaults" if args.defaults else "plain" if args.plain else "exact"
         for cell in args.defaults or args.plain or args.exact:
             algo, env_id = cell.split(":", 1)
-            if kind == "exact" and (algo, env_id) not in EXACT:
-                raise SystemExit(f"{cell}: the entry is the zoo's exact settings already")
+            if kind == "exact" and not has_exact(algo, env_id):
+                raise SystemExit(f"{cell}: spinrl trains the zoo's exact settings already")
             for seed in args.seeds:
                 budget = min(ZOO[(algo, env_id)][2], args.max_steps)
-                preset = "none" if kind == "defaults" else "tuned"
-                r = one_run(algo, env_id, seed, budget, args.eval_episodes, preset,
-                            "" if kind == "defaults" else kind)  # fmt: skip
+                r = one_run(algo, env_id, seed, budget, args.eval_episodes, kind)
                 print(f"{kind} {algo} {env_id} seed {seed}: eval {r['eval_mean']:.1f}", flush=True)
     elif not args.report:
         cells = (
