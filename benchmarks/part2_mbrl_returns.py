@@ -16,11 +16,29 @@ rest spinrl.algos.pets.Config's defaults):
     budget          200 uniformly random steps, then 4,800 planned: 5,000 env steps, torch on
                     1 thread
 
-Each library keeps its own ways where the settings do not name them: MBRL-Lib normalises the
-inputs only (spinrl the targets too), keeps each member's best pass by validation score
-(spinrl the best pass of the held-out loss averaged over members), scores the reward at the
-next observation (spinrl at the current one, as Gymnasium does), and returns the mean of the
-last iteration's elites (spinrl CEM's refit mean).
+Each library keeps its own ways where the settings do not name them:
+
+    model       MBRL-Lib predicts the observation's change only (the reward is known);
+                spinrl's ensemble also predicts the reward, which enters its loss and early
+                stopping. MBRL-Lib normalises the inputs only, fitted on all data; spinrl the
+                inputs and targets, fitted on the training share. Initial weights: truncated
+                normal in MBRL-Lib, PyTorch's Linear default in spinrl. Both keep the weights
+                between refits; MBRL-Lib keeps one Adam for the whole run, spinrl starts a
+                fresh Adam at each refit.
+    refit stop  MBRL-Lib: a pass counts as better when any member's validation MSE of the
+                mean improves by more than 1% (relative), and then the whole ensemble's
+                weights are kept; spinrl: the held-out Gaussian NLL averaged over members,
+                better by 1e-4. Both stop after 5 passes without a better one.
+    planner     both return CEM's last refit mean (momentum 0.1 on the elites' mean). CEM
+                starts at std 1 on Pendulum's [-2, 2] in MBRL-Lib (variance range^2 / 16),
+                sampling a truncated normal, and at std 2 (half the range) in spinrl,
+                clipping a normal. The warm start fills the last step with the middle of the
+                range in MBRL-Lib and repeats the plan's last step in spinrl. MBRL-Lib
+                assigns members to all particles by one random permutation (a sequence's 5
+                particles may share members); spinrl splits each sequence's particles over
+                all 5 members.
+    reward      scored at the next observation in MBRL-Lib, at the current one in spinrl
+                (as Gymnasium does): the same cost, one step apart.
 
 What is compared: the return of every episode the planner plays on a fitted model, 24 per
 run. MBRL-Lib's loop reports its training episodes (one per 200 steps, the model refit at

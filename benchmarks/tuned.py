@@ -147,11 +147,21 @@ def one_run(
     resume = (run_dir / CHECKPOINT).exists()
     before = json.loads(clock.read_text()) if resume and clock.exists() else {}
     seconds, resumes = before.get("seconds", 0.0), before.get("resumes", -1) + 1
+    if resume:
+        kept = json.loads((run_dir / "config.json").read_text())["config"]["total_steps"]
+        if kept != steps:
+            raise SystemExit(
+                f"{run_dir} holds a run of {kept:,} steps, not {steps:,}: resume it with the "
+                "same --max-steps, or remove the directory to start again"
+            )
     start = time.perf_counter()
 
-    def record(run) -> bool:
+    def record(run=None) -> bool:  # after every epoch, and once on resuming
         write_json(clock, {"seconds": seconds + time.perf_counter() - start, "resumes": resumes})
         return False
+
+    if resume:  # counted now, even if this part is stopped before its first epoch ends
+        record()
 
     overrides = {"plain": PLAIN.get(algo, {}), "exact": EXACT.get((algo, env_id), {})}.get(kind, {})
     preset = {"": main_preset(algo, env_id), "defaults": "none"}.get(kind, "tuned")

@@ -241,7 +241,7 @@ def one_hot_observations(env: gym.Env) -> gym.Env:
 
 def pack_dict_observations(env: gym.Env) -> gym.Env:
     """Present a Dict observation as one uint8 vector of its entries' bytes (PackedDictSpace),
-    so that every buffer and batch holds it as one array; the policies' PackedDictEncoder
+    so that every buffer and batch holds it as one array; spinrl.encoders.PackedDictEncoder
     reads the entries back, each with its own encoder."""
     space = PackedDictSpace(env.observation_space)
     return gym.wrappers.TransformObservation(env, space.pack, space)
