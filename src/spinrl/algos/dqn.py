@@ -58,16 +58,18 @@ class Config(offpolicy.OffPolicyConfig):
     phase after every epoch is greedy, as Spinning Up's. Why: over seeds 0-4 at 50k steps
     the zoo's settings with Double DQN alone end with greedy test returns of 102, 500, 105,
     500, 500 (the mean of the last three epochs 327); with the four parts all five end at
-    500 (last three epochs 445), at about 1.8 times the wall time (docs: the DQN page).
+    500 (last three epochs 445), at about 1.8 times the wall time (docs: the DQN page); over
+    seeds 5-9 two of five end lower, at 159 and 178 (benchmarks/results/tuned.md).
     Stable-Baselines3 trains at rollout ends of train_freq steps after learning_starts (the
     first at step 1024 here); spinrl's loop starts counting update_every at update_after
     (the first phase at step 1255), the only difference in schedule. ``spinrl train dqn`` on
     Acrobot-v1, MountainCar-v0 or LunarLander-v3 applies the zoo's own settings instead,
     exactly (spinrl.presets.TUNED: plain DQN, the zoo's update steps); on CartPole-v1 it
-    keeps these defaults, which end better there than the zoo's plain DQN, in spinrl and in
-    SB3 alike (--preset tuned applies the zoo's); the Python API and --preset none keep
-    these defaults everywhere. The MinAtar ids (and --preset minatar) get the
-    MinAtar paper's DQN instead (spinrl.presets.MINATAR_DQN, which cites Young & Tian 2019
+    keeps these defaults, which learn faster there than the zoo's plain DQN (over 10 seeds
+    their training episodes averaged 475 or more in 9 runs, the zoo's in 3; the final greedy
+    policies tie, 500 in 8 of 10; --preset tuned applies the zoo's); the Python API and
+    --preset none keep these defaults everywhere. The MinAtar ids (and --preset minatar) get
+    the MinAtar paper's DQN instead (spinrl.presets.MINATAR_DQN, which cites Young & Tian 2019
     and its code and says where spinrl differs): centered RMSprop, the epsilon schedule of
     exploration_steps, plain DQN without gradient clipping.
 
