@@ -119,8 +119,8 @@ TASKS = {
         # particle per member (paper 20: 0.41 s per planned step here, against 0.12), and a
         # test episode (1,000 planned steps) every 2,000 steps, to fit the budget
         "pets": dict(steps_per_epoch=2000, init_steps=1000, reward="learned",
-                     termination="never", population=100, particles=5, horizon=15,
-                     iterations=5, num_test_episodes=1),
+                     termination="never", hid=(200, 200, 200), population=100, particles=5,
+                     horizon=15, iterations=5, num_test_episodes=1),
     }),
 }
 # fmt: on

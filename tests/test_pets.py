@@ -192,6 +192,9 @@ def test_pets_writes_rows_with_the_model_loss_and_a_checkpoint_that_plans(tmp_pa
     loaded = load_policy(tmp_path)
     np.testing.assert_array_equal(loaded(obs), result.act(obs))
     assert -2.0 <= loaded(obs)[0] <= 2.0
+    # reward "auto" (the default): Pendulum-v1's known reward, kept resolved in the checkpoint
+    assert loaded.actor.settings["reward"] == "known"
+    assert loaded.actor.sampling["reward_fn"] is pendulum_reward
 
 
 def test_the_given_model_runs_the_same_planner_on_the_true_dynamics(tmp_path):
@@ -215,6 +218,9 @@ def test_pets_with_termination_learned_fits_a_head_and_its_checkpoint_plans_with
     assert np.isfinite(result.last_row["LossModel"])
     loaded = load_policy(tmp_path)
     assert loaded.actor.model.termination_head and loaded.actor.sampling["termination_fn"] is None
+    # reward "auto" where spinrl knows no reward: the model's head
+    assert loaded.actor.settings["reward"] == "learned"
+    assert loaded.actor.sampling["reward_fn"] is None
     obs = np.array([0.0, 0.05, 0.1, -0.1], np.float32)
     np.testing.assert_array_equal(loaded(obs), result.act(obs))
 
@@ -229,6 +235,7 @@ def test_pets_with_termination_learned_fits_a_head_and_its_checkpoint_plans_with
         (["--propagation", "ts2"], "propagation must be one of ts1, tsinf"),
         (["--num-envs", "2"], "num_envs must be 1"),
         (["--env", "MountainCarContinuous-v0", "--reward", "known"], "no known reward"),
+        (["--reward", "exact"], "reward must be one of auto, known, learned"),
     ],
 )
 def test_bad_pets_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
