@@ -25,6 +25,9 @@ defaults for the fields the zoo leaves out:
     TD3  as SAC, learning_rate -> pi_lr = q_lr; SB3 adds its noise in the policy's [-1, 1]
          units, spinrl in the action's own: noise_std, target noise 0.2 and its clip 0.5 are
          multiplied by the action range's half-width (2 on Pendulum-v1, 1 elsewhere here).
+         One difference, in every TD3 entry's differs: SB3 adds its action noise to the
+         uniform random actions of the warm-up too (then clips them to the bounds), spinrl
+         acts uniformly at random there, as Spinning Up does.
     DQN  learning_rate -> q_lr; buffer_size -> replay_size; learning_starts -> start_steps;
          train_freq -> update_every, gradient_steps -> gradient_steps (-1 -> None, one per
          env step); target_update_interval -> target_update_every with tau 1 -> polyak 0;
@@ -40,9 +43,9 @@ defaults for the fields the zoo leaves out:
          SB3's DQN).
 
 Where an entry does not do exactly what the zoo does, its ``differs`` says so and is printed
-with it: a learning-rate schedule spinrl's SAC does not have (LunarLanderContinuous), and
-PPO's MountainCarContinuous entry, which keeps a plain Gaussian on purpose where the zoo
-uses gSDE (measured, in the entry).
+with it: a learning-rate schedule spinrl's SAC does not have (LunarLanderContinuous), TD3's
+warm-up without action noise, and PPO's MountainCarContinuous entry, which keeps a plain
+Gaussian on purpose where the zoo uses gSDE (measured, in the entry).
 ``budget`` is the zoo's n_timesteps: applying an entry sets total_steps to it unless the run
 gives epochs or total_steps itself. benchmarks/tuned.py measures every entry against the
 zoo's published return.
@@ -294,6 +297,11 @@ def _zoo_td3(budget, *, half_range=1.0, lr=1e-3, buffer=1_000_000, starts=100, b
              tau=0.005, gamma=0.99, train_freq=1, noise=0.1, noise_type="gaussian",
              net=(400, 300), differs="") -> Tuned:  # fmt: skip
     fields = _zoo_replay(buffer, starts, batch, tau, gamma, train_freq, net)
+    warmup = (
+        "SB3 adds the action noise to the warm-up's uniform random actions too (clipped to "
+        "the bounds); spinrl's warm-up actions are uniform, as Spinning Up's"
+    )
+    differs = f"{differs}; {warmup}" if differs else warmup
     fields |= dict(
         pi_lr=lr,
         q_lr=lr,
