@@ -6,7 +6,8 @@ fixed_model), the reward known, no termination), torch on 1 thread, median of N 
 MBRL-Lib 0.2.0 pins gymnasium 0.26.3 and hydra-core 1.0.3, which does not import on Python
 3.11 (a dataclass with a mutable default), so it gets a Python 3.10 virtualenv of its own:
 
-    python3.10 -m venv /tmp/mbrl310 && /tmp/mbrl310/bin/pip install torch mbrl==0.2.0 "numpy<2"
+    python3.10 -m venv /tmp/mbrl310     # with pyenv: ~/.pyenv/versions/3.10.*/bin/python
+    /tmp/mbrl310/bin/pip install torch==2.13.0 mbrl==0.2.0 "numpy<2"   # spinrl's torch
     /tmp/mbrl310/bin/python benchmarks/part2_mbrl_speed.py mbrl 15      # one side, once
     .venv/bin/python benchmarks/part2_mbrl_speed.py spinrl 15
     .venv/bin/python benchmarks/part2_mbrl_speed.py --rounds 3          # both, alternating
