@@ -229,7 +229,11 @@ def report(seeds=(0, 1, 2, 3, 4)) -> str:
 
         first = [next((i + 1 for i, x in enumerate(r) if x >= -200), None) for r in returns]
         reached = [f for f in first if f is not None]
-        when = f"{statistics.median(reached):g} ({len(reached)} of {len(first)} seeds)"
+        when = (
+            f"{statistics.median(reached):g} ({len(reached)} of {len(first)} seeds)"
+            if reached
+            else f"never (0 of {len(first)} seeds)"
+        )
         lines.append(
             f"| {name} | {len(kept)} | {cell([r[0] for r in returns])} | "
             f"{cell([r[n - 1] for r in returns])} | "

@@ -16,7 +16,9 @@ shows how far it is, and its checkpoints (every save_freq epochs, the replay inc
 run that was stopped, say by the end of a working session, resume where it was on the next
 call, on the same machine: exactly for classic-control and MuJoCo tasks, with fresh
 environments for Box2D ones (spinrl.run). The summary then counts its resumes, and its
-seconds are the wall time of every part. The directory is removed once the summary is kept.
+seconds are the wall time of every part (where a part was killed outright rather than
+stopped with SIGINT or SIGTERM, which save the last epoch, the epochs since its last
+checkpoint are trained, and counted, twice). The directory is removed once the summary is kept.
 
 A cell *reaches the zoo's figure* when the mean over seeds of the per-seed evaluation mean
 is at least the zoo's mean minus the zoo's standard deviation (rl-baselines3-zoo's
@@ -165,10 +167,14 @@ def one_run(
 
     overrides = {"plain": PLAIN.get(algo, {}), "exact": EXACT.get((algo, env_id), {})}.get(kind, {})
     preset = {"": main_preset(algo, env_id), "defaults": "none"}.get(kind, "tuned")
-    result = getattr(spinrl, algo)(
-        env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False, callback=record,
-        output_dir=str(run_dir), resume=resume, **overrides,
-    )  # fmt: skip
+    try:
+        result = getattr(spinrl, algo)(
+            env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False,
+            callback=record, output_dir=str(run_dir), resume=resume, **overrides,
+        )  # fmt: skip
+    except BaseException:  # SIGINT or SIGTERM saves the last epoch: count its time too
+        record()
+        raise
     seconds += time.perf_counter() - start
     with open(run_dir / "progress.csv", newline="") as f:
         rows = list(csv.DictReader(f))

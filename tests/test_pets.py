@@ -15,7 +15,7 @@ import spinrl
 from conftest import PETS_TINY, falling_ensemble
 from spinrl.checkpoint import load_checkpoint
 from spinrl.cli import main
-from spinrl.errors import EnvError
+from spinrl.errors import CheckpointError, EnvError
 from spinrl.evaluate import load_policy
 from spinrl.planning import (
     KNOWN_TERMINATIONS,
@@ -195,6 +195,21 @@ def test_pets_writes_rows_with_the_model_loss_and_a_checkpoint_that_plans(tmp_pa
     # reward "auto" (the default): Pendulum-v1's known reward, kept resolved in the checkpoint
     assert loaded.actor.settings["reward"] == "known"
     assert loaded.actor.sampling["reward_fn"] is pendulum_reward
+
+
+def test_a_run_does_not_resume_where_reward_auto_now_resolves_otherwise(tmp_path, monkeypatch):
+    # config.json keeps "auto"; were a later spinrl to resolve it to another reward (one it has
+    # learned to compute, or dropped), resuming would silently switch rewards mid-run.
+    import spinrl.algos.pets as pets
+
+    cfg = {**PETS_TINY, "epochs": 1}
+    spinrl.pets(output_dir=str(tmp_path), verbose=False, **cfg)
+    monkeypatch.setattr(pets, "KNOWN_REWARDS", {})
+    with pytest.raises(CheckpointError, match=r"planned with the known reward.*learned"):
+        spinrl.pets(output_dir=str(tmp_path), verbose=False, resume=True, **{**cfg, "epochs": 2})
+    monkeypatch.undo()  # resolved as before: it resumes
+    spinrl.pets(output_dir=str(tmp_path), verbose=False, resume=True, **{**cfg, "epochs": 2})
+    assert len((tmp_path / "progress.csv").read_text().splitlines()) == 3
 
 
 def test_the_given_model_runs_the_same_planner_on_the_true_dynamics(tmp_path):

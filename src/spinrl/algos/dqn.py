@@ -66,12 +66,12 @@ class Config(offpolicy.OffPolicyConfig):
     Acrobot-v1, MountainCar-v0 or LunarLander-v3 applies the zoo's own settings instead,
     exactly (spinrl.presets.TUNED: plain DQN, the zoo's update steps); on CartPole-v1 it
     keeps these defaults, which learn faster there than the zoo's plain DQN (over 10 seeds
-    their training episodes averaged 475 or more in 9 runs, the zoo's in 3; the final greedy
-    policies tie, 500 in 8 of 10; --preset tuned applies the zoo's); the Python API and
-    --preset none keep these defaults everywhere. The MinAtar ids (and --preset minatar) get
-    the MinAtar paper's DQN instead (spinrl.presets.MINATAR_DQN, which cites Young & Tian 2019
-    and its code and says where spinrl differs): centered RMSprop, the epsilon schedule of
-    exploration_steps, plain DQN without gradient clipping.
+    their training episodes averaged 475 or more in some epoch in 9 runs, the zoo's in 3;
+    the final greedy policies tie, 500 in 8 of 10; --preset tuned applies the zoo's); the
+    Python API and --preset none keep these defaults everywhere. The MinAtar ids (and
+    --preset minatar) get the MinAtar paper's DQN instead (spinrl.presets.MINATAR_DQN, which
+    cites Young & Tian 2019 and its code and says where spinrl differs): centered RMSprop,
+    the epsilon schedule of exploration_steps, plain DQN without gradient clipping.
 
     q_lr: learning rate of the Q-network's optimiser.
     optimizer: adam (torch's Adam) or rmsprop (torch's centered RMSprop, as the RMSProp of
