@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 
-# Intel MKL's matrix products may round differently with the memory alignment of their
-# operands ("conditional numerical reproducibility"). A resumed run allocates its arrays
-# afresh, so on an Intel Xeon a resumed TD3 run drifted from the uninterrupted one in the
-# 8th digit. STRICT makes the products independent of alignment (measured there: PPO's
-# CartPole-v1 training time unchanged, a SAC update within 1%). MKL reads it at its first
-# product, so it holds where spinrl is imported before any torch product is computed; an
-# MKL_CBWR the user set is kept.
+# Intel MKL promises bit-identical results between processes only in its strict
+# "conditional numerical reproducibility" mode (otherwise a result may depend on, e.g.,
+# memory alignment). On an Intel Xeon a resumed TD3 run drifted from the uninterrupted one
+# in the 8th digit without it and matched with it (which operation differed was not pinned
+# down: products on operands shifted in memory matched in isolation). Measured there: PPO's
+# CartPole-v1 training time unchanged, a SAC update within 1%. MKL reads the setting at its
+# first product, so it holds where spinrl is imported before any torch product is
+# computed; an MKL_CBWR the user set is kept.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 __version__ = "0.1.0"
