@@ -360,7 +360,8 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         machines |= {r["cpu"] for r in runs}
         lines.append(
             f"| {algo} | {env_id} | {'/'.join(f'{b:,}' for b in budgets)} ({zoo_budget:,}) | "
-            f"{len(runs)} | {_fmt(mean)} ± {_fmt(std)} | {_fmt(zoo_mean)} ± {_fmt(zoo_std)} | "
+            f"{len(runs)} | {_fmt(mean)}{f' ± {_fmt(std)}' if len(runs) > 1 else ''} | "
+            f"{_fmt(zoo_mean)} ± {_fmt(zoo_std)} | "
             f"{'yes' if ok else '**no**'}{cut} | {minutes:.1f} |"
         )
     for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in cells.items():
