@@ -331,6 +331,7 @@ def report(algos: tuple[str, ...] | None = None) -> str:
     ]
     reached = judged = 0
     by_algo: dict[str, list[int]] = {}  # algo -> [reached, judged]
+    partial: list[str] = []  # cells with fewer than 3 seeds or a cut budget
     machines: set[str] = set()
     for (algo, env_id), (zoo_mean, zoo_std, zoo_budget) in cells.items():
         runs = [
@@ -350,6 +351,8 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         ok = mean >= zoo_mean - zoo_std
         judged += 1
         reached += ok
+        if len(runs) < 3 or any(r["budget"] < zoo_budget for r in runs):
+            partial.append(f"{algo} {env_id}")
         counts = by_algo.setdefault(algo, [0, 0])
         counts[0] += ok
         counts[1] += 1
@@ -393,7 +396,13 @@ def report(algos: tuple[str, ...] | None = None) -> str:
         "",
         f"**{reached} of {judged} cells run reach the zoo's figure** ("
         + ", ".join(f"{a.upper()} {r} of {j}" for a, (r, j) in by_algo.items())
-        + f"). Measured on {'; '.join(sorted(machines))}, two runs at a time.",
+        + f"). Measured on {'; '.join(sorted(machines))}, two runs at a time."
+        + (
+            f" Counted among them with fewer than 3 seeds or short of the zoo's budget (see "
+            f"the table): {', '.join(partial)}."
+            if partial
+            else ""
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 
-# Intel MKL promises bit-identical results between processes only in its strict
-# "conditional numerical reproducibility" mode (otherwise a result may depend on, e.g.,
-# memory alignment). On an Intel Xeon a resumed TD3 run drifted from the uninterrupted one
-# in the 8th digit without it and matched with it (which operation differed was not pinned
-# down: products on operands shifted in memory matched in isolation). Measured there: PPO's
-# CartPole-v1 training time unchanged, a SAC update within 1%. MKL reads the setting at its
-# first product, so it holds where spinrl is imported before any torch product is
-# computed; an MKL_CBWR the user set is kept.
+# Intel MKL (torch's matrix library on x86 CPUs) may differ in the last bits from one
+# process to the next unless its "conditional numerical reproducibility" setting pins it
+# down. On an Intel Xeon a resumed TD3 run drifted from the uninterrupted one in the 8th
+# digit with MKL's default and with MKL_CBWR=AUTO, and matched with AUTO,STRICT (which
+# operation differed was not pinned down: products on operands shifted in memory matched
+# in isolation). Measured there: PPO's CartPole-v1 training time unchanged, a SAC update
+# within 1%. MKL reads the setting at its first product, so it holds where spinrl is
+# imported before any torch product is computed; an MKL_CBWR the user set is kept.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 __version__ = "0.1.0"
