@@ -213,7 +213,7 @@ class PETSLoop(EnvLoop):
         else:
             self.model = GaussianEnsemble(self.obs_dim, act_dim, cfg.members, cfg.hid, cfg.act,
                                           cfg.termination == "learned")  # fmt: skip
-        settings = self.settings = planner_settings(cfg)
+        settings = planner_settings(cfg)
         self.sampling = sampling_rules(settings)  # EnvError where a known rule is missing
         seeds = self.rng.integers(0, 2**62, size=2)
         self.planner, self.test_planner = (self._mpc(int(seed)) for seed in seeds)
@@ -303,14 +303,15 @@ class PETSLoop(EnvLoop):
             "test_planner": self.test_planner.state_dict(),
             "fitted_at": self.fitted_at,
             "model_loss": self.model_loss,
-            "reward": self.settings["reward"],  # "auto" as resolved when the run was made
+            "reward": self.spec["planner"]["reward"],  # "auto" as resolved for this run
             **self.env_state(),
         }
 
     def load_state_dict(self, state: dict) -> bool:
         # config.json keeps reward "auto" as given; a later spinrl may resolve it otherwise
         # (a reward it has learned to compute): the resumed run must plan as it did.
-        saved, now = state.get("reward", self.settings["reward"]), self.settings["reward"]
+        now = self.spec["planner"]["reward"]
+        saved = state.get("reward", now)
         if saved != now:
             raise ConfigError(
                 f"this run planned with the {saved} reward, and reward 'auto' now resolves "
