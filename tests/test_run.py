@@ -311,3 +311,14 @@ def test_a_callback_that_stops_training_leaves_the_returned_policy_on_disk(tmp_p
     assert result.last_row["Epoch"] == 1
     obs = np.zeros(4, np.float32)
     np.testing.assert_array_equal(load_policy(out, deterministic=True)(obs), result.act(obs, True))
+
+
+def test_a_budget_that_is_not_whole_epochs_rounds_up_and_says_so(capsys):
+    # 300 steps in epochs of 128: 3 epochs (384 steps), and one line on stderr saying so.
+    result = spinrl.vpg(env="CartPole-v1", steps_per_epoch=128, total_steps=300, seed=0)
+    assert result.last_row["TotalEnvInteracts"] == 384
+    err = capsys.readouterr().err
+    assert "total_steps 300 is not a whole number of epochs of 128 steps" in err
+    assert "training 3 epochs, 384 steps" in err
+    spinrl.vpg(env="CartPole-v1", steps_per_epoch=128, total_steps=256, seed=0)
+    assert "total_steps" not in capsys.readouterr().err

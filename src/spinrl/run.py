@@ -426,6 +426,13 @@ class Run:
         self.T, self.epochs = epoch_plan(
             cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps
         )
+        if verbose and cfg.total_steps is not None and cfg.total_steps % cfg.steps_per_epoch:
+            print(  # a budget is spent in whole epochs: say so where it rounds up
+                f"spinrl: total_steps {cfg.total_steps:,} is not a whole number of epochs of "
+                f"{cfg.steps_per_epoch:,} steps (steps_per_epoch): training {self.epochs} "
+                f"epoch{'s' * (self.epochs > 1)}, {self.epochs * cfg.steps_per_epoch:,} steps",
+                file=sys.stderr,
+            )
         self.streams = spawn_streams(cfg.seed, cfg.num_envs)
         seed_everything(cfg.seed, self.streams.torch_seed)
         self.output_dir = Path(output_dir) if output_dir is not None else None
