@@ -124,3 +124,42 @@ def test_stepping_one_group_leaves_the_other_exactly_as_it_was():
     s0 = opt.param_groups[0]["slice"]
     assert torch.equal(state["exp_avg"][s0], state_before["exp_avg"][s0])
     assert state["step"][0] == state_before["step"][0] and state["step"][1] == 3
+
+
+def _subnormals(t: torch.Tensor) -> int:
+    a = t.abs()
+    return int(((a > 0) & (a < torch.finfo(t.dtype).tiny)).sum())
+
+
+def test_flat_adam_flushes_subnormal_moments_without_changing_a_parameter():
+    # Gradients for 20 steps, then exactly zero for 900 (a unit gone dead): the first moment
+    # decays by 0.9 a step through the subnormal range. torch's Adam keeps those subnormals;
+    # FlatAdam flushes them to zero, and every parameter stays bit for bit the same. The
+    # flag is the calling thread's, and spinrl trains on one thread: so does this test.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _dead_unit_run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _dead_unit_run():
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(300, generator=gen)
+    p_ref, p_flat = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    ref = torch.optim.Adam([p_ref], lr=3e-4, fused=True)
+    flat = FlatAdam([{"params": [p_flat], "lr": 3e-4}])
+    subnormal_steps = 0
+    for i in range(920):
+        grad = torch.randn(300, generator=gen) if i < 20 else torch.zeros(300)
+        for p, opt in ((p_ref, ref), (p_flat, flat)):
+            opt.zero_grad()
+            (p * grad).sum().backward()
+            opt.step()
+        subnormal_steps += _subnormals(ref.state[p_ref]["exp_avg"]) > 0
+        assert _subnormals(flat.exp_avg) == 0
+        assert torch.equal(p_ref, p_flat), f"step {i}"
+    assert subnormal_steps > 100  # the case was really exercised
+    # The thread's own setting is restored after each step.
+    assert _subnormals(torch.tensor([1e-39]) * 1.0) == 1

@@ -15,11 +15,45 @@ The modules keep working as before: their parameters are the same Parameter obje
 viewing the buffer, and ``p.grad`` views the gradient buffer (autograd accumulates into an
 existing gradient in place). Build the optimiser once, before anything else holds on to the
 parameters' storage.
+
+The step runs with subnormal floats flushed to zero (``flushing_subnormals``). A parameter
+whose gradient is exactly zero for a while (a dead ReLU unit) sees its first moment decay by
+beta1 each step through the subnormal range (below 1.2e-38), and on some CPUs (Intel's) an
+operation on a subnormal takes a slow microcode path: about 10,000 such moments in a SAC
+agent on HalfCheetah cost 0.3-1 ms of a 9 ms update on an Intel Xeon. Flushing them changes
+no parameter: the step a subnormal moment would take, at most lr * 1.2e-38 / eps, is far
+below the last bit of any parameter that is not exactly zero. The flag is the calling
+thread's: with torch on several threads, the work handed to the others is not flushed (and
+no faster), which changes no parameter either.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
 import torch
+
+_SUBNORMAL = np.float32(1e-39)
+
+
+def _flushed_already() -> bool:
+    """Whether this thread already treats subnormal floats as zero (the CPU's DAZ flag)."""
+    return bool(_SUBNORMAL * np.float32(1.0) == 0)
+
+
+@contextmanager
+def flushing_subnormals() -> Iterator[None]:
+    """Subnormal floats read and written as zero inside (``torch.set_flush_denormal``), the
+    thread's previous setting restored after; a no-op where the CPU has no such mode."""
+    if _flushed_already() or not torch.set_flush_denormal(True):
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def flatten_(params, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -89,26 +123,27 @@ class FlatAdam(FlatOptimizer):
         """One Adam step of every group, or only of the groups whose indices are given (the
         others keep their parameters, moments and step count)."""
         beta1, beta2 = self.betas
-        for i, g in enumerate(self.param_groups):
-            if groups is not None and i not in groups:
-                continue
-            s = g["slice"]
-            g["step"] += 1
-            torch._fused_adam_(
-                [self.flat[s]],
-                [self.flat_grad[s]],
-                [self.exp_avg[s]],
-                [self.exp_avg_sq[s]],
-                [],
-                [g["step"]],
-                lr=g["lr"],
-                beta1=beta1,
-                beta2=beta2,
-                weight_decay=0.0,
-                eps=self.eps,
-                amsgrad=False,
-                maximize=False,
-            )
+        with flushing_subnormals():
+            for i, g in enumerate(self.param_groups):
+                if groups is not None and i not in groups:
+                    continue
+                s = g["slice"]
+                g["step"] += 1
+                torch._fused_adam_(
+                    [self.flat[s]],
+                    [self.flat_grad[s]],
+                    [self.exp_avg[s]],
+                    [self.exp_avg_sq[s]],
+                    [],
+                    [g["step"]],
+                    lr=g["lr"],
+                    beta1=beta1,
+                    beta2=beta2,
+                    weight_decay=0.0,
+                    eps=self.eps,
+                    amsgrad=False,
+                    maximize=False,
+                )
 
     def state_dict(self) -> dict:
         return {
