@@ -35,7 +35,13 @@ summary (budget, settings, env steps, test return, cumulative wall and CPU secon
 planning ms per env step for each epoch, CPU, date) is kept in
 results/runs/part2/<task>_<agent>_s<seed>.json, which is committed, so the report survives
 the machine. A kept run with the table's budget is not trained again; --report rebuilds the
-tables and plots from the kept JSONs alone.
+tables and plots from the kept JSONs alone. With --resumable a run trains in
+data/bench/part2/<task>_<agent>_s<seed>/ instead, with a checkpoint every epoch and its
+epochs' figures so far beside it; started again after being stopped (SIGINT, SIGTERM or
+SIGKILL, say at the end of a working session), it resumes from there with its clocks going
+on, and its summary says it was checkpointed and how many times it resumed. For the cells
+longer than a session (PETS on HalfCheetah-v5: ~1.6 core-hours a seed); data/ must still be
+there when it is started again.
 Planning time is measured by timing spinrl.planning.MPC.act in the worker (train and test
 steps alike), so it is the planner's own time, not the refits'.
 
@@ -60,8 +66,10 @@ aggregation against an exact enumeration of every bootstrap resample.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -72,6 +80,9 @@ from machine import cpu
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "runs" / "part2"
+# --resumable runs' directories while training: a checkpoint every epoch, and the epochs'
+# clock figures so far, so a run stopped by the end of a session goes on from there
+WORK = Path(__file__).resolve().parent.parent / "data" / "bench" / "part2"
 SEEDS = (0, 1, 2, 3, 4)
 AGENTS = ("ppo", "sac", "mbpo", "pets", "mpc")
 ALGO = {"ppo": "ppo", "sac": "sac", "mbpo": "mbpo", "pets": "pets", "mpc": "pets"}
@@ -259,27 +270,46 @@ class PlanningClock:
         MPC.act = self.original
 
 
-def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool) -> dict:
-    """Train one cell for its budget and keep its summary; the summary."""
+def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=False) -> dict:
+    """Train one cell for its budget and keep its summary; the summary. ``resumable``: train
+    in WORK/<cell>/ with a checkpoint every epoch, and resume a run stopped there."""
     import torch
 
     import spinrl
-    from spinrl.checkpoint import write_json
+    from spinrl.checkpoint import CHECKPOINT, write_json
+    from spinrl.errors import TrainingInterrupted
 
     torch.set_num_threads(1)
     budget, settings = cell_settings(task, agent, smoke)
     key = "AverageEpRet" if agent == "ppo" else "AverageTestEpRet"
-    epochs: list[dict] = []
     clock = PlanningClock() if ALGO[agent] == "pets" else None
-    start, cpu_start = time.perf_counter(), time.process_time()
-    marks = [0.0, 0]  # planning seconds and calls at the end of the last epoch
+    run_dir = WORK / summary_path(WORK, task, agent, seed).stem if resumable else None
+    partial = run_dir / "bench_epochs.json" if run_dir else None
+    resume = run_dir is not None and (run_dir / CHECKPOINT).exists()
+    if resume and not partial.exists():  # stopped between the first checkpoint and its record
+        raise SystemExit(f"{run_dir} has no {partial.name}: remove it to start again")
+    before = json.loads(partial.read_text()) if resume else {}
+    if resume and before.get("budget") != budget:
+        raise SystemExit(f"{run_dir} holds a run of another budget: remove it to start again")
+    epochs: list[dict] = before.get("epochs", [])
+    resumes = before.get("resumes", -1) + 1
+    # the clocks go on from where the stopped part left them
+    start = time.perf_counter() - before.get("seconds", 0.0)
+    cpu_start = time.process_time() - before.get("cpu_seconds", 0.0)
+    if clock is not None:
+        clock.seconds, clock.calls = before.get("plan_seconds", 0.0), before.get("plan_calls", 0)
+    marks = [clock.seconds, clock.calls] if clock else [0.0, 0]  # at the last epoch's end
 
-    def record(run) -> bool:
-        row = run.last_row
-        ret = row.get(key)
+    def record(row) -> None:
+        """An epoch's figures from its progress row; kept in ``partial`` when resumable."""
+        i = int(float(row["Epoch"]))
+        if len(epochs) < i:  # stopped between the checkpoint and the write below
+            raise RuntimeError(f"{partial} lacks epochs before {i}: remove {run_dir} to restart")
+        del epochs[i:]  # epochs recorded after the checkpoint resumed from
+        ret = float(row.get(key) or "nan")
         epoch = {
-            "steps": int(row["TotalEnvInteracts"]),
-            "return": None if ret is None or math.isnan(ret) else float(ret),
+            "steps": int(float(row["TotalEnvInteracts"])),
+            "return": None if math.isnan(ret) else ret,
             "seconds": time.perf_counter() - start,
             "cpu_seconds": time.process_time() - cpu_start,
         }
@@ -288,12 +318,24 @@ def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool) -> dict:
             epoch["plan_ms"] = 1000 * (clock.seconds - marks[0]) / calls if calls else None
             marks[:] = [clock.seconds, clock.calls]
         epochs.append(epoch)
-        return False
+        if partial is not None:
+            write_json(partial, {
+                "budget": budget, "epochs": epochs, "resumes": resumes,
+                "seconds": epoch["seconds"], "cpu_seconds": epoch["cpu_seconds"],
+                **({"plan_seconds": clock.seconds, "plan_calls": clock.calls} if clock else {}),
+            })  # fmt: skip
 
+    where = dict(output_dir=str(run_dir), resume=resume, save_freq=1) if run_dir else {}
     try:
         getattr(spinrl, ALGO[agent])(
-            env=task, seed=seed, total_steps=budget, verbose=False, callback=record, **settings
-        )
+            env=task, seed=seed, total_steps=budget, verbose=False,
+            callback=lambda run: record(run.last_row) or False, **where, **settings,
+        )  # fmt: skip
+    except TrainingInterrupted as stopped:  # SIGINT/SIGTERM: the epoch was saved, not recorded
+        if run_dir is not None and len(epochs) == stopped.epoch:
+            with open(run_dir / "progress.csv", newline="") as f:
+                record(list(csv.DictReader(f))[-1])
+        raise
     finally:
         if clock is not None:
             clock.close()
@@ -312,8 +354,13 @@ def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool) -> dict:
         "cpu": cpu(),
         "torch_threads": 1,
         "date": time.strftime("%Y-%m-%d"),
+        # trained with a checkpoint every epoch (its writes are in the CPU seconds), and
+        # stopped and resumed this many times (its clocks go on across the parts)
+        **({"checkpointed": True, "resumes": resumes} if run_dir else {}),
     }
     write_json(summary_path(Path(runs), task, agent, seed), summary)
+    if run_dir is not None:
+        shutil.rmtree(run_dir)  # the checkpoint has served
     return summary
 
 
@@ -533,6 +580,12 @@ def main() -> None:
         action="store_true",
         help=f"{SMOKE['steps']} steps per cell, seed 0, in /tmp/part2_smoke",
     )
+    parser.add_argument(
+        "--resumable",
+        action="store_true",
+        help="train in data/bench/part2/ with a checkpoint every epoch, resuming a run "
+        "stopped there (for cells longer than a session)",
+    )
     args = parser.parse_args()
     if args.workers < 1:
         parser.exit(2, "part2.py: --workers must be >= 1\n")
@@ -543,7 +596,7 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     if not args.report:
         jobs = [
-            (task, agent, seed, str(runs), args.smoke)
+            (task, agent, seed, str(runs), args.smoke, args.resumable)
             for task in args.tasks
             for agent in args.agents
             if agent in TASKS[task][2]
