@@ -69,9 +69,12 @@ import argparse
 import csv
 import json
 import math
+import os
 import shutil
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -270,43 +273,83 @@ class PlanningClock:
         MPC.act = self.original
 
 
+PARTIAL = "bench_epochs.json"  # a --resumable run's epochs so far, beside its checkpoint
+
+
+def work_dir(task: str, agent: str, seed: int, smoke: bool) -> Path:
+    """Where a --resumable run trains (--smoke's apart from the table's)."""
+    return (Path("/tmp/part2_smoke/work") if smoke else WORK) / f"{task}_{agent}_s{seed}"
+
+
+def resume_state(run_dir: Path, algo: str, budget: int) -> dict | str | None:
+    """A stopped --resumable run's kept figures up to its checkpoint's epoch; None where there
+    is nothing to resume; a one-line reason where the directory cannot be resumed."""
+    from spinrl.checkpoint import CHECKPOINT, load_latest_checkpoint
+    from spinrl.errors import SpinrlError
+
+    if not (run_dir / CHECKPOINT).exists():
+        return None
+    restart = f"remove {run_dir} to start it again"
+    if not (run_dir / PARTIAL).exists():
+        return f"{run_dir} has a checkpoint but no {PARTIAL}: {restart}"
+    kept = json.loads((run_dir / PARTIAL).read_text())
+    if kept.get("budget") != budget:
+        return f"{run_dir} holds a run of {kept.get('budget')} steps, not {budget}: {restart}"
+    try:
+        epoch = int(load_latest_checkpoint(run_dir / CHECKPOINT, kind=algo)[0]["epoch"])
+    except SpinrlError as e:
+        return f"{run_dir}: {e}"
+    if len(kept["epochs"]) <= epoch:  # stopped between the checkpoint and its record
+        return f"{run_dir}/{PARTIAL} lacks epoch {epoch}'s figures: {restart}"
+    return {
+        **kept,
+        "epochs": kept["epochs"][: epoch + 1],
+        "plan_marks": kept["plan_marks"][: epoch + 1],
+    }
+
+
 def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=False) -> dict:
     """Train one cell for its budget and keep its summary; the summary. ``resumable``: train
     in WORK/<cell>/ with a checkpoint every epoch, and resume a run stopped there."""
     import torch
 
     import spinrl
-    from spinrl.checkpoint import CHECKPOINT, write_json
+    from spinrl.checkpoint import write_json
     from spinrl.errors import TrainingInterrupted
 
     torch.set_num_threads(1)
     budget, settings = cell_settings(task, agent, smoke)
     key = "AverageEpRet" if agent == "ppo" else "AverageTestEpRet"
     clock = PlanningClock() if ALGO[agent] == "pets" else None
-    run_dir = WORK / summary_path(WORK, task, agent, seed).stem if resumable else None
-    partial = run_dir / "bench_epochs.json" if run_dir else None
-    resume = run_dir is not None and (run_dir / CHECKPOINT).exists()
-    if resume and not partial.exists():  # stopped between the first checkpoint and its record
-        raise SystemExit(f"{run_dir} has no {partial.name}: remove it to start again")
-    before = json.loads(partial.read_text()) if resume else {}
-    if resume and before.get("budget") != budget:
-        raise SystemExit(f"{run_dir} holds a run of another budget: remove it to start again")
+    run_dir = work_dir(task, agent, seed, smoke) if resumable else None
+    partial = run_dir / PARTIAL if run_dir else None
+    before = resume_state(run_dir, ALGO[agent], budget) if run_dir else None
+    if isinstance(before, str):
+        raise RuntimeError(before)
+    resume = before is not None
+    before = before or {}
     epochs: list[dict] = before.get("epochs", [])
+    marks_kept: list[list] = before.get("plan_marks", [])  # planning clock at each epoch's end
     resumes = before.get("resumes", -1) + 1
-    # the clocks go on from where the stopped part left them
-    start = time.perf_counter() - before.get("seconds", 0.0)
-    cpu_start = time.process_time() - before.get("cpu_seconds", 0.0)
-    if clock is not None:
-        clock.seconds, clock.calls = before.get("plan_seconds", 0.0), before.get("plan_calls", 0)
+    # the clocks go on from where the stopped part left them (the checkpoint's epoch)
+    start = time.perf_counter() - (epochs[-1]["seconds"] if epochs else 0.0)
+    cpu_start = time.process_time() - (epochs[-1]["cpu_seconds"] if epochs else 0.0)
+    if clock is not None and marks_kept:
+        clock.seconds, clock.calls = marks_kept[-1]
     marks = [clock.seconds, clock.calls] if clock else [0.0, 0]  # at the last epoch's end
+
+    def keep() -> None:
+        write_json(partial, {
+            "budget": budget, "epochs": epochs, "plan_marks": marks_kept, "resumes": resumes,
+        })  # fmt: skip
+
+    if resume:  # counted now, even if this part is stopped before its first epoch ends
+        keep()
 
     def record(row) -> None:
         """An epoch's figures from its progress row; kept in ``partial`` when resumable."""
-        i = int(float(row["Epoch"]))
-        if len(epochs) < i:  # stopped between the checkpoint and the write below
-            raise RuntimeError(f"{partial} lacks epochs before {i}: remove {run_dir} to restart")
-        del epochs[i:]  # epochs recorded after the checkpoint resumed from
-        ret = float(row.get(key) or "nan")
+        value = row.get(key)
+        ret = math.nan if value in (None, "") else float(value)
         epoch = {
             "steps": int(float(row["TotalEnvInteracts"])),
             "return": None if math.isnan(ret) else ret,
@@ -318,12 +361,9 @@ def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=
             epoch["plan_ms"] = 1000 * (clock.seconds - marks[0]) / calls if calls else None
             marks[:] = [clock.seconds, clock.calls]
         epochs.append(epoch)
+        marks_kept.append(list(marks))
         if partial is not None:
-            write_json(partial, {
-                "budget": budget, "epochs": epochs, "resumes": resumes,
-                "seconds": epoch["seconds"], "cpu_seconds": epoch["cpu_seconds"],
-                **({"plan_seconds": clock.seconds, "plan_calls": clock.calls} if clock else {}),
-            })  # fmt: skip
+            keep()
 
     where = dict(output_dir=str(run_dir), resume=resume, save_freq=1) if run_dir else {}
     try:
@@ -335,7 +375,8 @@ def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=
         if run_dir is not None and len(epochs) == stopped.epoch:
             with open(run_dir / "progress.csv", newline="") as f:
                 record(list(csv.DictReader(f))[-1])
-        raise
+        print(f"{task} {agent} seed {seed}: {stopped}", flush=True)
+        os._exit(stopped.exit_status)  # a pool's worker: no waiting for the next cell
     finally:
         if clock is not None:
             clock.close()
@@ -603,22 +644,39 @@ def main() -> None:
             for seed in args.seeds
             if not kept(runs, task, agent, [seed], cell_settings(task, agent, args.smoke)[0])
         ]
+        for task, agent, seed, *_ in jobs if args.resumable else []:
+            budget = cell_settings(task, agent, args.smoke)[0]
+            problem = resume_state(work_dir(task, agent, seed, args.smoke), ALGO[agent], budget)
+            if isinstance(problem, str):
+                parser.exit(2, f"part2.py: {problem}\n")
         failed = 0
+        # SIGTERM stops as Ctrl-C does: the running cells (signalled with the process group)
+        # finish their epoch, save it and exit; nothing queued starts
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         with ProcessPoolExecutor(args.workers) as pool:
             futures = {pool.submit(one_run, *job): job for job in jobs}
-            for future in as_completed(futures):
-                task, agent, seed = futures[future][:3]
-                try:
-                    s = future.result()
-                except Exception as e:  # one cell's failure does not stop the others
-                    failed += 1
-                    print(f"{task} {agent} seed {seed}: failed: {type(e).__name__}: {e}")
-                    continue
-                plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
-                print(
-                    f"{task} {agent} seed {seed}: {s['budget']} steps, final "
-                    f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}",
-                    flush=True,
+            try:
+                for future in as_completed(futures):
+                    task, agent, seed = futures[future][:3]
+                    try:
+                        s = future.result()
+                    except BrokenProcessPool:  # a worker stopped by a signal
+                        raise KeyboardInterrupt from None
+                    except Exception as e:  # one cell's failure does not stop the others
+                        failed += 1
+                        print(f"{task} {agent} seed {seed}: failed: {type(e).__name__}: {e}")
+                        continue
+                    plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
+                    print(
+                        f"{task} {agent} seed {seed}: {s['budget']} steps, final "
+                        f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}",
+                        flush=True,
+                    )
+            except KeyboardInterrupt:
+                for future in futures:
+                    future.cancel()
+                parser.exit(
+                    130, "part2.py: stopped; --resumable runs resume from their last epoch\n"
                 )
         if failed:
             parser.exit(1, f"part2.py: {failed} of {len(jobs)} runs failed\n")

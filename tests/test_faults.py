@@ -94,6 +94,19 @@ def test_signal_finishes_the_update_saves_and_exits(sig, status, tmp_path):
     assert len((run / "progress.csv").read_text().splitlines()) - 1 == rows + 2
 
 
+def test_the_interrupt_crosses_a_process_boundary_whole():
+    # A worker of a process pool (or Ray) that was stopped sends the exception back pickled:
+    # it must arrive with its fields, not break the pool.
+    import pickle
+
+    from spinrl.errors import TrainingInterrupted
+
+    sent = TrainingInterrupted(signal.SIGTERM, "data/x/x_s0", 3)
+    got = pickle.loads(pickle.dumps(sent))
+    assert (got.signum, got.run_dir, got.epoch, str(got)) == (15, "data/x/x_s0", 3, str(sent))
+    assert got.exit_status == 143
+
+
 def test_second_ctrl_c_exits_at_once_and_the_last_checkpoint_still_loads(tmp_path):
     run = tmp_path / "d" / "d_s0"
     proc = _cli(*_ppo_argv(tmp_path, "d", epochs=400, save_freq=1))

@@ -322,3 +322,19 @@ def test_a_budget_that_is_not_whole_epochs_rounds_up_and_says_so(capsys):
     assert "training 3 epochs, 384 steps" in err
     spinrl.vpg(env="CartPole-v1", steps_per_epoch=128, total_steps=256, seed=0)
     assert "total_steps" not in capsys.readouterr().err
+
+
+def test_a_grid_says_once_that_its_budget_rounds_up(tmp_path, capsys):
+    # The zoo's LunarLander-v3 entry collects 16 x 1024 steps an epoch; grid trials train
+    # without their own output, so the command says it once for the grid.
+    from spinrl.algos import ppo
+    from spinrl.cli import _budget_notes
+
+    _, trials, _ = plan_runs_ppo(tmp_path, "--env", "LunarLander-v3", "--total-steps", "4096",
+                                 "--seed", "0", "1")  # fmt: skip
+    _budget_notes(ppo, trials)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "spinrl: total_steps 4,096 is not a whole number of epochs of 16,384 steps "
+        "(steps_per_epoch): training 1 epoch, 16,384 steps"
+    ]

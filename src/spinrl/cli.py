@@ -259,6 +259,22 @@ def _apply_presets(algo: str, module, preset: str | None, trials) -> list[str]:
     return lines
 
 
+def _budget_notes(module, trials) -> None:
+    """A grid's trials train without their own output: say once per budget that rounds up."""
+    from spinrl.run import budget_note
+
+    defaults = module.Config()
+    notes = {
+        budget_note(
+            t.values.get("total_steps"),
+            t.values.get("steps_per_epoch", defaults.steps_per_epoch),
+        )
+        for t in trials
+    }
+    for note in sorted(n for n in notes if n):
+        print(note, file=sys.stderr)
+
+
 def cmd_train(args) -> int:
     from spinrl.grid import is_completed, run_trial
 
@@ -288,6 +304,7 @@ def cmd_train(args) -> int:
         return 0
     if not opts.quiet:
         grid.print()
+        _budget_notes(module, trials)
     done = grid.run(
         args.algo,
         workers=opts.workers,

@@ -36,6 +36,9 @@ class TrainingInterrupted(SpinrlError):
         )
         super().__init__(f"interrupted by {name} after epoch {epoch}; {where}")
 
+    def __reduce__(self):  # pickled whole (a process pool, Ray), not as its message alone
+        return type(self), (self.signum, self.run_dir, self.epoch)
+
     @property
     def exit_status(self) -> int:
         return 128 + self.signum

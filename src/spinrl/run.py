@@ -140,6 +140,19 @@ def epoch_plan(steps_per_epoch: int, epochs: int, num_envs: int, total_steps: in
     return steps_per_epoch // num_envs, epochs
 
 
+def budget_note(total_steps: int | None, steps_per_epoch: int) -> str | None:
+    """The line saying that a budget of ``total_steps`` rounds up to whole epochs; None
+    where it does not (a budget is spent in whole epochs)."""
+    if total_steps is None or total_steps <= 0 or total_steps % steps_per_epoch == 0:
+        return None
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    return (
+        f"spinrl: total_steps {total_steps:,} is not a whole number of epochs of "
+        f"{steps_per_epoch:,} steps (steps_per_epoch): training {epochs} "
+        f"epoch{'s' * (epochs > 1)}, {epochs * steps_per_epoch:,} steps"
+    )
+
+
 def validate_common(cfg) -> None:
     """ConfigError for the fields every algorithm's Config shares (before anything exists)."""
     epoch_plan(cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps)
@@ -426,13 +439,8 @@ class Run:
         self.T, self.epochs = epoch_plan(
             cfg.steps_per_epoch, cfg.epochs, cfg.num_envs, cfg.total_steps
         )
-        if verbose and cfg.total_steps is not None and cfg.total_steps % cfg.steps_per_epoch:
-            print(  # a budget is spent in whole epochs: say so where it rounds up
-                f"spinrl: total_steps {cfg.total_steps:,} is not a whole number of epochs of "
-                f"{cfg.steps_per_epoch:,} steps (steps_per_epoch): training {self.epochs} "
-                f"epoch{'s' * (self.epochs > 1)}, {self.epochs * cfg.steps_per_epoch:,} steps",
-                file=sys.stderr,
-            )
+        if verbose and (note := budget_note(cfg.total_steps, cfg.steps_per_epoch)):
+            print(note, file=sys.stderr)
         self.streams = spawn_streams(cfg.seed, cfg.num_envs)
         seed_everything(cfg.seed, self.streams.torch_seed)
         self.output_dir = Path(output_dir) if output_dir is not None else None
