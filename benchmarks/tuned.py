@@ -18,7 +18,9 @@ call, on the same machine: exactly for classic-control and MuJoCo tasks, with fr
 environments for Box2D ones (spinrl.run). The summary then counts its resumes, and its
 seconds are the wall time of every part (where a part was killed outright rather than
 stopped with SIGINT or SIGTERM, which save the last epoch, the epochs since its last
-checkpoint are trained, and counted, twice). The directory is removed once the summary is kept.
+checkpoint are trained, and counted, twice). A stopped run started again with a larger
+--max-steps goes on to the new budget (its summary says which budget it began with). The
+directory is removed once the summary is kept.
 
 A cell *reaches the zoo's figure* when the mean over seeds of the per-seed evaluation mean
 is at least the zoo's mean minus the zoo's standard deviation (rl-baselines3-zoo's
@@ -149,17 +151,24 @@ def one_run(
     resume = (run_dir / CHECKPOINT).exists()
     before = json.loads(clock.read_text()) if resume and clock.exists() else {}
     seconds, resumes = before.get("seconds", 0.0), before.get("resumes", -1) + 1
+    extended_from = before.get("extended_from")
     if resume:
         kept = json.loads((run_dir / "config.json").read_text())["config"]["total_steps"]
-        if kept != steps:
+        if kept > steps:
             raise SystemExit(
                 f"{run_dir} holds a run of {kept:,} steps, not {steps:,}: resume it with the "
-                "same --max-steps, or remove the directory to start again"
+                "same --max-steps (or a larger one), or remove the directory to start again"
             )
+        if kept < steps:  # a stopped run given a larger budget goes on to it
+            extended_from = extended_from or kept
+            print(f"{run_dir}: a run of {kept:,} steps, resumed to {steps:,}", flush=True)
     start = time.perf_counter()
 
     def record(run=None) -> bool:  # after every epoch, and once on resuming
-        write_json(clock, {"seconds": seconds + time.perf_counter() - start, "resumes": resumes})
+        write_json(clock, {
+            "seconds": seconds + time.perf_counter() - start, "resumes": resumes,
+            **({"extended_from": extended_from} if extended_from else {}),
+        })  # fmt: skip
         return False
 
     if resume:  # counted now, even if this part is stopped before its first epoch ends
@@ -198,6 +207,8 @@ def one_run(
         # a run stopped (the session ended) and resumed from its last checkpoint; Box2D's
         # envs resume fresh, so such a run differs from an uninterrupted one from there
         **({"resumes": resumes} if resumes else {}),
+        # a run begun with a smaller budget (--max-steps), stopped and resumed to this one
+        **({"extended_from": extended_from} if extended_from else {}),
     }
     write_json(RUNS / f"{prefix}{summary_path(algo, env_id, seed).name}", summary)
     shutil.rmtree(run_dir)  # the checkpoint (replay included) has served
