@@ -338,3 +338,16 @@ def test_a_grid_says_once_that_its_budget_rounds_up(tmp_path, capsys):
         "spinrl: total_steps 4,096 is not a whole number of epochs of 16,384 steps "
         "(steps_per_epoch): training 1 epoch, 16,384 steps"
     ]
+
+
+def test_a_resumed_run_records_its_new_budget(tmp_path):
+    # --resume --epochs 4 on a run of 2: config.json says 4 after, so a later resume (or a
+    # reader of the run) sees the budget the run was trained to.
+    from spinrl.cli import main
+
+    common = ["--steps-per-epoch", "128", "--quiet", "--data-dir", str(tmp_path)]
+    assert main(["train", "vpg", "--env", "CartPole-v1", "--epochs", "2", *common]) == 0
+    (run,) = tmp_path.glob("*/*_s0")
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["config"]["epochs"] == 4
+    assert len((run / "progress.csv").read_text().splitlines()) == 1 + 4

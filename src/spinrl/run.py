@@ -470,8 +470,8 @@ class Run:
                     f"{self.algo} {self.cfg.env}",
                     keep_rows=start if resume else None,
                 )
-                if not resume:
-                    self.logger.save_config(self.algo, self.saved_cfg)
+                # a resumed run may have been given a longer budget: config.json says so
+                self.logger.save_config(self.algo, self.saved_cfg)
                 self.logger.update_progress(loop.steps, None)
                 self._start = time.time()
                 for epoch in range(start, self.epochs):
