@@ -41,9 +41,9 @@ tables and plots from the kept JSONs alone. With --resumable a run trains in
 data/bench/part2/<task>_<agent>_s<seed>/ instead, with a checkpoint every epoch and its
 epochs' figures so far beside it; started again after being stopped (SIGINT, SIGTERM or
 SIGKILL, say at the end of a working session), it resumes from there with its clocks going
-on, and its summary says it was checkpointed and how many times it resumed. For the cells
-longer than a session (PETS on HalfCheetah-v5: ~1.6 core-hours a seed); data/ must still be
-there when it is started again.
+on, and its summary says it was checkpointed and how many times it resumed. For cells
+longer than what is left of a session (PETS on HalfCheetah-v5: ~0.6 core-hours a seed);
+data/ must still be there when it is started again.
 Planning time is measured by timing spinrl.planning.MPC.act in the worker (train and test
 steps alike), so it is the planner's own time, not the refits'.
 
@@ -309,9 +309,12 @@ def resume_state(run_dir: Path, algo: str, budget: int) -> dict | str | None:
     }
 
 
-def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=False) -> dict:
+def one_run(
+    task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=False, before=None
+) -> dict:
     """Train one cell for its budget and keep its summary; the summary. ``resumable``: train
-    in WORK/<cell>/ with a checkpoint every epoch, and resume a run stopped there."""
+    in WORK/<cell>/ with a checkpoint every epoch; ``before``: what resume_state found there
+    (main checks every cell's directory before any runs), the stopped run to go on from."""
     import torch
 
     import spinrl
@@ -324,9 +327,6 @@ def one_run(task: str, agent: str, seed: int, runs: str, smoke: bool, resumable=
     clock = PlanningClock() if ALGO[agent] == "pets" else None
     run_dir = work_dir(task, agent, seed, smoke) if resumable else None
     partial = run_dir / PARTIAL if run_dir else None
-    before = resume_state(run_dir, ALGO[agent], budget) if run_dir else None
-    if isinstance(before, str):
-        raise RuntimeError(before)
     resume = before is not None
     before = before or {}
     epochs: list[dict] = before.get("epochs", [])
@@ -637,19 +637,16 @@ def main() -> None:
         args.seeds = [0]
     runs.mkdir(parents=True, exist_ok=True)
     if not args.report:
-        jobs = [
-            (task, agent, seed, str(runs), args.smoke, args.resumable)
-            for task in args.tasks
-            for agent in args.agents
-            if agent in TASKS[task][2]
-            for seed in args.seeds
-            if not kept(runs, task, agent, [seed], cell_settings(task, agent, args.smoke)[0])
-        ]
-        for task, agent, seed, *_ in jobs if args.resumable else []:
-            budget = cell_settings(task, agent, args.smoke)[0]
-            problem = resume_state(work_dir(task, agent, seed, args.smoke), ALGO[agent], budget)
-            if isinstance(problem, str):
-                parser.exit(2, f"part2.py: {problem}\n")
+        jobs = []
+        for task in args.tasks:
+            for agent in (a for a in args.agents if a in TASKS[task][2]):
+                budget = cell_settings(task, agent, args.smoke)[0]
+                for seed in (s for s in args.seeds if not kept(runs, task, agent, [s], budget)):
+                    cell = work_dir(task, agent, seed, args.smoke)
+                    before = resume_state(cell, ALGO[agent], budget) if args.resumable else None
+                    if isinstance(before, str):  # refused before anything runs
+                        parser.exit(2, f"part2.py: {before}\n")
+                    jobs.append((task, agent, seed, str(runs), args.smoke, args.resumable, before))
         failed = 0
         # SIGTERM stops as Ctrl-C does: the running cells (signalled with the process group)
         # finish their epoch, save it and exit; nothing queued starts
