@@ -351,3 +351,19 @@ def test_a_resumed_run_records_its_new_budget(tmp_path):
     assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
     assert json.loads((run / "config.json").read_text())["config"]["epochs"] == 4
     assert len((run / "progress.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_resuming_a_run_at_its_budget_says_so_and_trains_nothing(tmp_path, capsys):
+    from spinrl.cli import main
+
+    common = ["--steps-per-epoch", "128", "--quiet", "--data-dir", str(tmp_path)]
+    assert main(["train", "vpg", "--env", "CartPole-v1", "--epochs", "2", *common]) == 0
+    (run,) = tmp_path.glob("*/*_s0")
+    progress = (run / "progress.csv").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert "already at its budget: nothing trained" in out
+    assert "trained all 2 epochs (256 steps) of its budget" in err
+    assert "run resumed" not in out
+    assert (run / "progress.csv").read_text() == progress

@@ -337,7 +337,10 @@ def _resume(module, cfg, path: Path, opts) -> int:
         raise
     write_json(path / STATUS, {"status": "completed", "resumed": True})
     (path / ERROR).unlink(missing_ok=True)  # the failure it recorded is behind us
-    print(f"run resumed and written to {path}  ({_final(result.last_row)})")
+    if result.last_row:
+        print(f"run resumed and written to {path}  ({_final(result.last_row)})")
+    else:  # Run said why on stderr
+        print(f"run in {path} is already at its budget: nothing trained")
     return 0
 
 

@@ -463,6 +463,14 @@ class Run:
         try:
             with lock, GracefulStop() as stop:
                 start = self._resume() if resume else 0
+                if start >= self.epochs and self.verbose:
+                    steps = self.epochs * self.cfg.steps_per_epoch
+                    print(
+                        f"spinrl: the run has trained all {self.epochs} epochs ({steps:,} steps) "
+                        "of its budget, so there is nothing to train; resume with a larger "
+                        "--epochs or --total-steps to go on",
+                        file=sys.stderr,
+                    )
                 self.logger = EpochLogger(
                     self.output_dir,
                     self.epochs * self.cfg.steps_per_epoch,
