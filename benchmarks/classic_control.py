@@ -20,8 +20,9 @@ import argparse
 import json
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from pool import in_order
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path("data/bench/classic")
@@ -86,8 +87,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     jobs = [(a, s) for a in args.algos for s in args.seeds]
-    with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(run_one, *zip(*jobs, strict=True)))
+    results = in_order(run_one, jobs, args.workers)
 
     from spinrl.plot import plot
 

@@ -36,8 +36,9 @@ import csv
 import json
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from pool import in_order
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path("data/bench")
@@ -186,8 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.report:
         jobs = [(a, e, s, args.steps) for a in args.algos for e in args.envs for s in args.seeds]
-        with ProcessPoolExecutor(args.workers) as pool:
-            list(pool.map(run_one, *zip(*jobs, strict=True)))
+        in_order(run_one, jobs, args.workers)
     # The table and plots cover every run kept in results/runs, whatever this invocation
     # trained, so runs made one at a time (and across sessions and machines) add up.
     results = [

@@ -71,17 +71,14 @@ import argparse
 import csv
 import json
 import math
-import os
 import shutil
-import signal
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 
 from machine import cpu
+from pool import run_cells
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "runs" / "part2"
@@ -377,7 +374,7 @@ def one_run(
             with open(run_dir / "progress.csv", newline="") as f:
                 record(list(csv.DictReader(f))[-1])
         print(f"{task} {agent} seed {seed}: {stopped}", flush=True)
-        os._exit(stopped.exit_status)  # a pool's worker: no waiting for the next cell
+        raise  # run_cells ends the worker
     finally:
         if clock is not None:
             clock.close()
@@ -647,37 +644,27 @@ def main() -> None:
                     if isinstance(before, str):  # refused before anything runs
                         parser.exit(2, f"part2.py: {before}\n")
                     jobs.append((task, agent, seed, str(runs), args.smoke, args.resumable, before))
-        failed = 0
-        # SIGTERM stops as Ctrl-C does: the running cells (signalled with the process group)
-        # finish their epoch, save it and exit; nothing queued starts
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        with ProcessPoolExecutor(args.workers) as pool:
-            futures = {pool.submit(one_run, *job): job for job in jobs}
-            try:
-                for future in as_completed(futures):
-                    task, agent, seed = futures[future][:3]
-                    try:
-                        s = future.result()
-                    except BrokenProcessPool:  # a worker stopped by a signal
-                        raise KeyboardInterrupt from None
-                    except Exception as e:  # one cell's failure does not stop the others
-                        failed += 1
-                        print(f"{task} {agent} seed {seed}: failed: {type(e).__name__}: {e}")
-                        continue
-                    plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
-                    print(
-                        f"{task} {agent} seed {seed}: {s['budget']} steps, final "
-                        f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}",
-                        flush=True,
-                    )
-            except KeyboardInterrupt:
-                for future in futures:
-                    future.cancel()
-                parser.exit(
-                    130, "part2.py: stopped; --resumable runs resume from their last epoch\n"
-                )
+        failed = []
+
+        def done(job, s, error):
+            task, agent, seed = job[:3]
+            if error is not None:  # one cell's failure does not stop the others
+                failed.append(job)
+                print(f"{task} {agent} seed {seed}: failed: {type(error).__name__}: {error}")
+                return
+            plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
+            print(
+                f"{task} {agent} seed {seed}: {s['budget']} steps, final "
+                f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}",
+                flush=True,
+            )
+
+        try:  # Ctrl-C or SIGTERM: the running cells save their epoch and exit
+            run_cells(one_run, jobs, args.workers, done)
+        except KeyboardInterrupt:
+            parser.exit(130, "part2.py: stopped; --resumable runs resume from their last epoch\n")
         if failed:
-            parser.exit(1, f"part2.py: {failed} of {len(jobs)} runs failed\n")
+            parser.exit(1, f"part2.py: {len(failed)} of {len(jobs)} runs failed\n")
     text = report(runs, out, args.tasks, args.agents, args.seeds, args.smoke)
     (out / "part2.md").write_text(text)
     print(text)

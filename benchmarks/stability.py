@@ -21,10 +21,10 @@ import json
 import math
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from machine import cpu
+from pool import in_order
 
 RESULTS = Path(__file__).parent / "results"
 LAST, HOLD = 10, 10
@@ -86,11 +86,8 @@ def main() -> None:
     args = parser.parse_args()
     fields = parse_set(args.set)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = [
-            pool.submit(one_seed, args.algo, args.env, s, args.total_steps, fields) for s in seeds
-        ]
-        runs = [f.result() for f in futures]
+    jobs = [(args.algo, args.env, s, args.total_steps, fields) for s in seeds]
+    runs = in_order(one_seed, jobs, args.workers)
     lines = [
         f"# {args.algo} on {args.env}: {args.seeds} seeds, {args.total_steps} env steps",
         "",

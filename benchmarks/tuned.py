@@ -54,10 +54,10 @@ import math
 import shutil
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from machine import cpu
+from pool import run_cells
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "runs" / "tuned"
@@ -144,6 +144,7 @@ def one_run(
     summary."""
     import spinrl
     from spinrl.checkpoint import CHECKPOINT, write_json
+    from spinrl.errors import TrainingInterrupted
 
     prefix = f"{kind}_" if kind else ""
     run_dir = WORK / f"{prefix}{algo}_{env_id}_s{seed}"
@@ -181,8 +182,10 @@ def one_run(
             env=env_id, preset=preset, seed=seed, total_steps=steps, verbose=False,
             callback=record, output_dir=str(run_dir), resume=resume, **overrides,
         )  # fmt: skip
-    except BaseException:  # SIGINT or SIGTERM saves the last epoch: count its time too
+    except BaseException as e:  # SIGINT or SIGTERM saves the last epoch: count its time too
         record()
+        if isinstance(e, TrainingInterrupted):
+            print(f"{algo} {env_id} seed {seed}: {e}", flush=True)
         raise
     seconds += time.perf_counter() - start
     with open(run_dir / "progress.csv", newline="") as f:
@@ -461,13 +464,25 @@ def main() -> None:
             for seed in args.seeds
             if not summary_path(algo, env_id, seed).exists()
         ]
-        with ProcessPoolExecutor(args.workers) as pool:
-            for summary in pool.map(one_run, *zip(*jobs, strict=True)) if jobs else []:
-                print(
-                    f"{summary['algo']} {summary['env']} seed {summary['seed']}: "
-                    f"eval {summary['eval_mean']:.1f} in {summary['seconds']:.0f} s",
-                    flush=True,
-                )
+        failed = []
+
+        def done(job, summary, error):
+            if error is not None:  # one cell's failure does not stop the others
+                failed.append(job)
+                print(f"{job[0]} {job[1]} seed {job[2]}: failed: {type(error).__name__}: {error}")
+                return
+            print(
+                f"{summary['algo']} {summary['env']} seed {summary['seed']}: "
+                f"eval {summary['eval_mean']:.1f} in {summary['seconds']:.0f} s",
+                flush=True,
+            )
+
+        try:  # Ctrl-C or SIGTERM: the running cells save their epoch and exit
+            run_cells(one_run, jobs, args.workers, done)
+        except KeyboardInterrupt:
+            parser.exit(130, "tuned.py: stopped; run it again to resume the stopped cells\n")
+        if failed:
+            parser.exit(1, f"tuned.py: {len(failed)} of {len(jobs)} runs failed\n")
     text = report()
     (RESULTS / "tuned.md").write_text(text)
     (RESULTS / "tuned_dqn.md").write_text(report(("dqn",)))  # the DQN page shows these
