@@ -77,7 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
-from machine import cpu
+from machine import cpu, packages
 from pool import run_cells
 
 RESULTS = Path(__file__).parent / "results"
@@ -391,6 +391,7 @@ def one_run(
         "plan_ms": 1000 * clock.seconds / clock.calls if clock and clock.calls else None,
         "epochs": epochs,
         "cpu": cpu(),
+        "packages": packages(),
         "torch_threads": 1,
         "date": time.strftime("%Y-%m-%d"),
         # trained with a checkpoint every epoch (its writes are in the CPU seconds), and
@@ -506,6 +507,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
         "planned env step (pets, mpc).",
     ]
     machines: set[str] = set()
+    stacks: set[str | None] = set()  # package versions (None: a summary without them)
     for task in tasks:
         _, why, cells = TASKS[task]
         budget = cell_settings(task, next(iter(cells)), smoke)[0]
@@ -534,6 +536,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
                 lines.append(f"| {agent} | 0 | not run yet | | | |")
                 continue
             machines |= {s["cpu"] for s in summaries}
+            stacks |= {s.get("packages") for s in summaries}
             value, low, high = iqm_ci([final_return(s) for s in summaries])
             plan = [s["plan_ms"] for s in summaries if s.get("plan_ms") is not None]
             lines.append(
@@ -569,6 +572,9 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             fig.savefig(out / f"part2_{task.split('-')[0].lower()}.png", dpi=100)
         plt.close(fig)
     lines += ["", f"Measured on: {'; '.join(sorted(machines)) or 'nothing kept yet'}."]
+    if recorded := sorted(stacks - {None}):
+        older = " (the older summaries did not record them)" if None in stacks else ""
+        lines += ["", f"Packages: {'; '.join(recorded)}{older}."]
     lines += ["", "## Published figures", ""]
     published = [(task, *row) for task in tasks for row in PUBLISHED.get(task, [])]
     lines += [

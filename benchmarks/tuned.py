@@ -56,7 +56,7 @@ import statistics
 import time
 from pathlib import Path
 
-from machine import cpu
+from machine import cpu, packages
 from pool import run_cells
 
 RESULTS = Path(__file__).parent / "results"
@@ -204,6 +204,7 @@ def one_run(
         "eval_mean": statistics.fmean(returns),
         "curve": curve,
         "cpu": cpu(),
+        "packages": packages(),
         "date": time.strftime("%Y-%m-%d"),
         "preset": preset,
         **({"overrides": overrides} if overrides else {}),
