@@ -481,6 +481,20 @@ def model_bias(by_agent: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def mixed_machines(by_agent: dict[str, list[dict]]) -> list[str]:
+    """Lines naming, for each cell whose seeds ran on more than one CPU, which seeds ran where:
+    its CPU seconds and planning times mix machines that differ by up to 2-3x."""
+    lines = []
+    for agent, summaries in by_agent.items():
+        where: dict[str, list[int]] = {}
+        for s in summaries:
+            where.setdefault(s["cpu"], []).append(s["seed"])
+        if len(where) > 1:
+            runs = "; ".join(f"seeds {sorted(seeds)} on {cpu}" for cpu, seeds in where.items())
+            lines.append(f"- {agent}'s seeds ran on more than one CPU: {runs}.")
+    return ["", *lines] if lines else []
+
+
 def _fmt(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.1f}" if abs(x) < 1000 else f"{x:.0f}"
 
@@ -552,6 +566,7 @@ def report(runs: Path, out: Path, tasks, agents, seeds, smoke: bool = False) -> 
             for axis, x in ((by_steps, steps), (by_time, seconds)):
                 axis.plot(x, mid, "o-", color=color, markersize=3, label=agent)
                 axis.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        lines += mixed_machines(by_agent)
         lines += model_bias(by_agent)
         for agent, source, steps, value, _ in PUBLISHED.get(task, []):
             color, label = f"C{AGENTS.index(agent)}", f"{agent}, {source}: {value:g} at {steps:,}"
