@@ -374,7 +374,7 @@ def one_run(
             with open(run_dir / "progress.csv", newline="") as f:
                 record(list(csv.DictReader(f))[-1])
         print(f"{task} {agent} seed {seed}: {stopped}", flush=True)
-        raise  # run_cells ends the worker
+        raise  # run_cells: this worker starts no other cell
     finally:
         if clock is not None:
             clock.close()
@@ -671,7 +671,10 @@ def main() -> None:
             task, agent, seed = job[:3]
             if error is not None:  # one cell's failure does not stop the others
                 failed.append(job)
-                print(f"{task} {agent} seed {seed}: failed: {type(error).__name__}: {error}")
+                print(
+                    f"{task} {agent} seed {seed}: failed: {type(error).__name__}: {error}",
+                    flush=True,
+                )
                 return
             plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
             print(

@@ -3,20 +3,26 @@
 Ctrl-C, or SIGTERM sent to the process group (``kill -- -PGID``, or a session's end), stops
 the script as a user expects: each running spinrl cell finishes its epoch and saves it
 (spinrl's training handles the signal), any other running cell stops at once, no further
-cell starts, and once every worker is idle the script gets KeyboardInterrupt. Without this,
-SIGTERM killed the script at once and left each worker, after its epoch, blocked for ever on
-the pool's pipe (a sibling worker still held its other end); and a worker that simply exited
-would have made the pool terminate its siblings in the middle of their epochs.
+cell starts, and once every worker is idle the script gets KeyboardInterrupt. A signal to
+the script's process alone also starts no further cell, but lets the running ones finish.
+Without this, SIGTERM killed the script at once and left each worker, after its epoch,
+blocked for ever on the pool's pipe (a sibling worker still held its other end); and a
+worker that simply exited would have made the pool terminate its siblings in the middle of
+their epochs.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 _stopped = False  # in a worker: a signal came, so no further cell starts here
 _running = False  # in a worker: a cell is running
+_stop_all = None  # in a worker: the script's event, set when it is stopped
 
 
 class _Skipped(Exception):
@@ -30,20 +36,22 @@ def _on_signal(signum, frame) -> None:
         raise KeyboardInterrupt
 
 
-def _start_worker() -> None:
+def _start_worker(stop_all) -> None:
+    global _stop_all
+    _stop_all = stop_all
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _on_signal)
 
 
 def _guarded(fn: Callable, *args):
-    """``fn(*args)`` in a worker, unless the worker has been stopped."""
+    """``fn(*args)`` in a worker, unless the worker or the script has been stopped."""
     global _running, _stopped
     from spinrl.errors import TrainingInterrupted
 
-    if _stopped:
-        raise _Skipped
-    _running = True
+    _running = True  # from here a signal stops this cell, before it starts or while it runs
     try:
+        if _stopped or _stop_all.is_set():
+            raise _Skipped
         return fn(*args)
     except TrainingInterrupted:  # spinrl saved the epoch and stopped
         _stopped = True
@@ -56,53 +64,76 @@ def run_cells(
     fn: Callable,
     jobs: Iterable[tuple],
     workers: int,
-    done: Callable[[tuple, object, Exception | None], None],
+    done: Callable[[tuple, object, BaseException | None], None],
 ) -> None:
     """Run ``fn(*job)`` for each job on ``workers`` processes; as each ends, in the order they
     end, call ``done(job, result, None)``, or ``done(job, None, error)`` where it raised (one
-    cell's exception does not stop the others). Stopped by Ctrl-C or SIGTERM (see the module's
-    docstring): raises KeyboardInterrupt once the workers are idle."""
+    cell's exception, SystemExit included, does not stop the others). Stopped by Ctrl-C or
+    SIGTERM (see the module's docstring): raises KeyboardInterrupt once the workers are idle.
+    SIGTERM raises KeyboardInterrupt in this process only while the cells run."""
     from spinrl.errors import TrainingInterrupted
 
     jobs = list(jobs)
     if not jobs:
         return
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    stopped = False
-    pool = ProcessPoolExecutor(workers, initializer=_start_worker)
+    context = multiprocessing.get_context()
+    stop_all = context.Event()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stopped, broken = False, None
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(stop_all,),
+    )
     try:
         futures = {pool.submit(_guarded, fn, *job): job for job in jobs}
         for future in as_completed(futures):
-            try:
-                result = future.result()
-            except (TrainingInterrupted, KeyboardInterrupt, _Skipped):
-                stopped = True  # the worker got the signal first; this process's comes next
-                continue
-            except Exception as e:
-                done(futures[future], None, e)
-                continue
-            done(futures[future], result, None)
+            error = future.exception()
+            if isinstance(error, TrainingInterrupted | KeyboardInterrupt | _Skipped):
+                stopped = True  # a worker got the signal; this process's may come next
+                stop_all.set()
+            elif isinstance(error, BrokenProcessPool):  # a worker died: the pool stops them
+                stopped, broken = True, error
+                stop_all.set()
+            else:
+                done(futures[future], None if error else future.result(), error)
+    except BaseException:
+        stop_all.set()  # the workers start nothing more; the running cells end first
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, previous)
+    if broken is not None:
+        print(
+            f"a worker process ended abruptly ({broken}); the others were stopped",
+            file=sys.stderr,
+            flush=True,
+        )
     if stopped:  # every cell ended, some of them stopped: the signal reached only the workers
         raise KeyboardInterrupt
 
 
 def in_order(fn: Callable, jobs: Iterable[tuple], workers: int) -> list:
-    """``[fn(*job) for job in jobs]`` on ``workers`` processes, stoppable as run_cells is; a
-    cell's exception is raised once every other cell has ended."""
+    """``[fn(*job) for job in jobs]`` on ``workers`` processes, stoppable as run_cells is (it
+    then exits with status 130 and one line); the first cell's exception, in the jobs' order,
+    is raised once every other cell has ended."""
     jobs = list(jobs)
     results: dict[int, object] = {}
-    errors: list[Exception] = []
+    errors: dict[int, BaseException] = {}
 
     def done(job, result, error):
         if error is not None:
-            errors.append(error)
+            errors[job[1]] = error
         results[job[1]] = result
 
-    run_cells(_call, [(fn, i, *job) for i, job in enumerate(jobs)], workers, done)
+    try:
+        run_cells(_call, [(fn, i, *job) for i, job in enumerate(jobs)], workers, done)
+    except KeyboardInterrupt:
+        print("stopped: the running cells ended, and no other started", file=sys.stderr)
+        raise SystemExit(130) from None
     if errors:
-        raise errors[0]
+        raise errors[min(errors)]
     return [results[i] for i in range(len(jobs))]
 
 

@@ -470,7 +470,10 @@ def main() -> None:
         def done(job, summary, error):
             if error is not None:  # one cell's failure does not stop the others
                 failed.append(job)
-                print(f"{job[0]} {job[1]} seed {job[2]}: failed: {type(error).__name__}: {error}")
+                print(
+                    f"{job[0]} {job[1]} seed {job[2]}: failed: {type(error).__name__}: {error}",
+                    flush=True,
+                )
                 return
             print(
                 f"{summary['algo']} {summary['env']} seed {summary['seed']}: "

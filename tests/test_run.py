@@ -364,6 +364,6 @@ def test_resuming_a_run_at_its_budget_says_so_and_trains_nothing(tmp_path, capsy
     assert main(["train", "--resume", str(run)]) == 0
     out, err = capsys.readouterr()
     assert "already at its budget: nothing trained" in out
-    assert "trained all 2 epochs (256 steps) of its budget" in err
+    assert "has trained 2 epochs, and its budget is 2 epochs (256 steps)" in err
     assert "run resumed" not in out
     assert (run / "progress.csv").read_text() == progress

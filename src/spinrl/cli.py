@@ -339,7 +339,7 @@ def _resume(module, cfg, path: Path, opts) -> int:
     (path / ERROR).unlink(missing_ok=True)  # the failure it recorded is behind us
     if result.last_row:
         print(f"run resumed and written to {path}  ({_final(result.last_row)})")
-    else:  # Run said why on stderr
+    else:  # nothing was left to train (Run says why on stderr unless --quiet)
         print(f"run in {path} is already at its budget: nothing trained")
     return 0
 

@@ -466,9 +466,9 @@ class Run:
                 if start >= self.epochs and self.verbose:
                     steps = self.epochs * self.cfg.steps_per_epoch
                     print(
-                        f"spinrl: the run has trained all {self.epochs} epochs ({steps:,} steps) "
-                        "of its budget, so there is nothing to train; resume with a larger "
-                        "--epochs or --total-steps to go on",
+                        f"spinrl: the run has trained {start} epochs, and its budget is "
+                        f"{self.epochs} epochs ({steps:,} steps), so there is nothing to "
+                        "train; resume with a larger --epochs or --total-steps to go on",
                         file=sys.stderr,
                     )
                 self.logger = EpochLogger(
