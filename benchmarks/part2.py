@@ -21,8 +21,8 @@ PETS and MBPO to swing it up within 2-3k and SAC to need ~10-20k; measured: PETS
 steps, MBPO by 3,000, SAC by 4-5k, PPO not at all); InvertedPendulum-v5 5,000 (set expecting
 PETS, MBPO and SAC to balance it within a few thousand steps; only MBPO did); HalfCheetah-v5
 20,000 (the papers run 100k-400k steps; MBPO took 1.8 CPU minutes per 1,000 steps here, and
-so did PETS, measured on its first seed, where --smoke's times had suggested 5; 20k shows the
-early part of the curve only). Hopper-v5
+so did PETS on the Intel Xeon (2.8 on the AMD EPYC Zen 5), where --smoke's times had
+suggested 5; 20k shows the early part of the curve only). Hopper-v5
 (which terminates; spinrl now has its known rule, spinrl.planning.hopper_terminated, and a
 learned head) is not in the table: one of HalfCheetah or Hopper is asked for, and
 HalfCheetah never terminates.
@@ -30,7 +30,8 @@ HalfCheetah never terminates.
 Cost, from --smoke's per-step times on a 2-core Zen 5 shared with two other jobs: about 0.5
 core-hours per seed on Pendulum-v1, 0.35 on InvertedPendulum-v5 and 2.8 on HalfCheetah-v5
 (PETS 1.6, MBPO 1.1), so about 18 core-hours for 5 seeds of everything. Measured since:
-MBPO 0.6 and PETS 0.6 core-hours a seed on HalfCheetah-v5 (2,105 and 2,174 CPU seconds).
+MBPO 0.6 core-hours a seed on HalfCheetah-v5 (IQM 2,105 CPU seconds), PETS 0.6 on the Intel
+Xeon (2,174-2,224) and 0.95 on the AMD EPYC Zen 5 (3,399 and 3,408).
 
 Each (task, agent, seed) run trains once, torch on 1 thread, without a run directory; its
 summary (budget, settings, env steps, test return, cumulative wall and CPU seconds and
@@ -120,7 +121,8 @@ TASKS = {
                      termination="known"),
     }),
     "HalfCheetah-v5": (20_000, "the early curve only: the papers run 100k-400k steps, and "
-                               "MBPO and PETS took 1.8 CPU minutes per 1,000 steps here", {
+                               "MBPO and PETS took 1.8 CPU minutes per 1,000 steps here (PETS "
+                               "2.8 on the AMD EPYC Zen 5)", {
         "ppo": dict(preset="mujoco"),
         "sac": dict(steps_per_epoch=1000, start_steps=5000, update_after=1000,
                     num_test_episodes=1),
@@ -491,7 +493,7 @@ def mixed_machines(by_agent: dict[str, list[dict]]) -> list[str]:
             where.setdefault(s["cpu"], []).append(s["seed"])
         if len(where) > 1:
             runs = "; ".join(f"seeds {sorted(seeds)} on {cpu}" for cpu, seeds in where.items())
-            lines.append(f"- {agent}'s seeds ran on more than one CPU: {runs}.")
+            lines.append(f"- {agent}, on more than one CPU: {runs}.")
     return ["", *lines] if lines else []
 
 
