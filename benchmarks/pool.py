@@ -103,7 +103,8 @@ def run_cells(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:  # None: a handler installed outside Python, left as it is
+            signal.signal(signal.SIGTERM, previous)
     if broken is not None:
         print(
             f"a worker process ended abruptly ({broken}); the others were stopped",
