@@ -79,7 +79,7 @@ from pathlib import Path
 import numpy as np
 
 from machine import cpu, packages
-from pool import run_cells
+from pool import run_grid
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "runs" / "part2"
@@ -667,30 +667,16 @@ def main() -> None:
                     if isinstance(before, str):  # refused before anything runs
                         parser.exit(2, f"part2.py: {before}\n")
                     jobs.append((task, agent, seed, str(runs), args.smoke, args.resumable, before))
-        failed = []
 
-        def done(job, s, error):
-            task, agent, seed = job[:3]
-            if error is not None:  # one cell's failure does not stop the others
-                failed.append(job)
-                print(
-                    f"{task} {agent} seed {seed}: failed: {type(error).__name__}: {error}",
-                    flush=True,
-                )
-                return
+        def line(s):
             plan = f", planning {s['plan_ms']:.1f} ms/step" if s["plan_ms"] else ""
-            print(
-                f"{task} {agent} seed {seed}: {s['budget']} steps, final "
-                f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}",
-                flush=True,
+            return (
+                f"{s['task']} {s['agent']} seed {s['seed']}: {s['budget']} steps, final "
+                f"{final_return(s):.1f} in {s['seconds']:.1f} s{plan}"
             )
 
-        try:  # Ctrl-C or SIGTERM: the running cells save their epoch and exit
-            run_cells(one_run, jobs, args.workers, done)
-        except KeyboardInterrupt:
-            parser.exit(130, "part2.py: stopped; --resumable runs resume from their last epoch\n")
-        if failed:
-            parser.exit(1, f"part2.py: {len(failed)} of {len(jobs)} runs failed\n")
+        stopped = "--resumable runs resume from their last epoch"
+        run_grid(one_run, jobs, args.workers, line, "part2.py", stopped)
     text = report(runs, out, args.tasks, args.agents, args.seeds, args.smoke)
     (out / "part2.md").write_text(text)
     print(text)

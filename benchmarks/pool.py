@@ -115,6 +115,31 @@ def run_cells(
         raise KeyboardInterrupt
 
 
+def run_grid(fn: Callable, jobs: list[tuple], workers: int, line: Callable[[object], str],
+             script: str, stopped: str) -> None:  # fmt: skip
+    """run_cells for a benchmark script whose jobs begin (cell, cell, seed): prints
+    ``line(result)`` as each cell ends, or that it failed (the others go on); once stopped,
+    exits with status 130 and ``"{script}: stopped; {stopped}"``; with failures, status 1."""
+    failed = []
+
+    def done(job, result, error):
+        if error is None:
+            print(line(result), flush=True)
+            return
+        failed.append(job)
+        name = f"{job[0]} {job[1]} seed {job[2]}"
+        print(f"{name}: failed: {type(error).__name__}: {error}", flush=True)
+
+    try:  # Ctrl-C or SIGTERM: the running cells save their epoch and exit
+        run_cells(fn, jobs, workers, done)
+    except KeyboardInterrupt:
+        print(f"{script}: stopped; {stopped}", file=sys.stderr)
+        raise SystemExit(130) from None
+    if failed:
+        print(f"{script}: {len(failed)} of {len(jobs)} runs failed", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def in_order(fn: Callable, jobs: Iterable[tuple], workers: int) -> list:
     """``[fn(*job) for job in jobs]`` on ``workers`` processes, stoppable as run_cells is (it
     then exits with status 130 and one line); the first cell's exception, in the jobs' order,

@@ -57,7 +57,7 @@ import time
 from pathlib import Path
 
 from machine import cpu, packages
-from pool import run_cells
+from pool import run_grid
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "runs" / "tuned"
@@ -465,28 +465,15 @@ def main() -> None:
             for seed in args.seeds
             if not summary_path(algo, env_id, seed).exists()
         ]
-        failed = []
 
-        def done(job, summary, error):
-            if error is not None:  # one cell's failure does not stop the others
-                failed.append(job)
-                print(
-                    f"{job[0]} {job[1]} seed {job[2]}: failed: {type(error).__name__}: {error}",
-                    flush=True,
-                )
-                return
-            print(
+        def line(summary):
+            return (
                 f"{summary['algo']} {summary['env']} seed {summary['seed']}: "
-                f"eval {summary['eval_mean']:.1f} in {summary['seconds']:.0f} s",
-                flush=True,
+                f"eval {summary['eval_mean']:.1f} in {summary['seconds']:.0f} s"
             )
 
-        try:  # Ctrl-C or SIGTERM: the running cells save their epoch and exit
-            run_cells(one_run, jobs, args.workers, done)
-        except KeyboardInterrupt:
-            parser.exit(130, "tuned.py: stopped; run it again to resume the stopped cells\n")
-        if failed:
-            parser.exit(1, f"tuned.py: {len(failed)} of {len(jobs)} runs failed\n")
+        stopped = "run it again to resume the stopped cells"
+        run_grid(one_run, jobs, args.workers, line, "tuned.py", stopped)
     text = report()
     (RESULTS / "tuned.md").write_text(text)
     (RESULTS / "tuned_dqn.md").write_text(report(("dqn",)))  # the DQN page shows these
